@@ -1,0 +1,22 @@
+"""Authentication and authorization: JWT verification, the caller's principal, line and role checks.
+
+Tokens are Ed25519-signed JWTs (algorithm EdDSA) carrying `sub`, `line` and `roles`. Services hold only
+the public key; `python -m libs.auth` mints tokens from a local private key for development and tests.
+"""
+
+from libs.auth.principal import Principal, Role, current_principal, use_principal
+from libs.auth.policy import ensure_same_line, require_line, require_role
+from libs.auth.tokens import TokenIssuer, TokenVerifier, generate_key_pair
+
+__all__ = [
+    "Principal",
+    "Role",
+    "TokenIssuer",
+    "TokenVerifier",
+    "current_principal",
+    "ensure_same_line",
+    "generate_key_pair",
+    "require_line",
+    "require_role",
+    "use_principal",
+]

@@ -1,0 +1,36 @@
+"""Authorization checks every service uses, so line isolation is enforced the same way everywhere."""
+
+from __future__ import annotations
+
+from libs.auth.principal import Principal, Role
+from libs.core import BusinessLine, PermissionDenied
+from libs.logs import get_logger
+
+log = get_logger(__name__)
+
+
+def require_line(principal: Principal, line: BusinessLine) -> None:
+    """The caller's token must belong to `line`: a pingou caller never touches mall data and vice versa."""
+    if principal.line is not line:
+        # Every cross-line attempt is logged: it is either a bug in a client or an attack.
+        log.warning(
+            "cross_line_access_denied", subject=principal.subject, token_line=principal.line, target_line=line
+        )
+        raise PermissionDenied(
+            f"a {principal.line} token cannot access {line} data",
+            reason="LINE_MISMATCH",
+            metadata={"token_line": principal.line, "resource_line": line},
+        )
+
+
+def ensure_same_line(principal: Principal, resource_line: BusinessLine) -> None:
+    """Alias of require_line read from the resource's side: the resource's line must be the caller's."""
+    require_line(principal, resource_line)
+
+
+def require_role(principal: Principal, *roles: Role) -> None:
+    """The caller must hold at least one of `roles`."""
+    if not principal.has_role(*roles):
+        wanted = ", ".join(sorted(role.value for role in roles))
+        log.warning("role_denied", subject=principal.subject, roles=sorted(principal.roles), wanted=wanted)
+        raise PermissionDenied(f"this call needs one of the roles: {wanted}", reason="ROLE_REQUIRED")

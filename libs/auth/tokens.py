@@ -1,0 +1,110 @@
+"""Signing and verifying the platform's JWTs."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterable
+from pathlib import Path
+
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from libs.auth.principal import Principal, Role
+from libs.core import BusinessLine, Unauthenticated
+
+ISSUER = "pingou-platform"
+AUDIENCE = "pingou-platform"
+ALGORITHM = "EdDSA"
+MAX_SUBJECT_LENGTH = 128
+
+
+def generate_key_pair(private_path: Path, public_path: Path) -> None:
+    """Write a new Ed25519 key pair as PEM files (the private one readable by its owner only)."""
+    key = Ed25519PrivateKey.generate()
+    private_path.parent.mkdir(parents=True, exist_ok=True)
+    private_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    private_path.chmod(0o600)
+    public_path.write_bytes(
+        key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
+
+
+class TokenIssuer:
+    def __init__(self, private_key_pem: bytes):
+        self._key = serialization.load_pem_private_key(private_key_pem, password=None)
+
+    @classmethod
+    def from_file(cls, path: Path) -> TokenIssuer:
+        return cls(path.read_bytes())
+
+    def mint(
+        self,
+        *,
+        subject: str,
+        line: BusinessLine,
+        roles: Iterable[Role],
+        ttl_seconds: int = 3600,
+        now: float | None = None,
+    ) -> str:
+        issued_at = int(time.time() if now is None else now)
+        claims = {
+            "iss": ISSUER,
+            "aud": AUDIENCE,
+            "sub": subject,
+            "line": line.value,
+            "roles": sorted(role.value for role in roles),
+            "iat": issued_at,
+            "exp": issued_at + ttl_seconds,
+            "jti": uuid.uuid4().hex,
+        }
+        return jwt.encode(claims, self._key, algorithm=ALGORITHM)  # type: ignore[arg-type]  # Ed25519 keys are accepted for EdDSA
+
+
+class TokenVerifier:
+    def __init__(self, public_key_pem: bytes, *, leeway_seconds: float = 30):
+        self._key = serialization.load_pem_public_key(public_key_pem)
+        self._leeway = leeway_seconds
+
+    @classmethod
+    def from_file(cls, path: Path) -> TokenVerifier:
+        return cls(path.read_bytes())
+
+    def verify(self, token: str) -> Principal:
+        """The principal the token speaks for; Unauthenticated with a reason when it is not valid."""
+        try:
+            claims = jwt.decode(
+                token,
+                self._key,  # type: ignore[arg-type]  # Ed25519 public keys are accepted for EdDSA
+                algorithms=[ALGORITHM],
+                audience=AUDIENCE,
+                issuer=ISSUER,
+                leeway=self._leeway,
+                options={"require": ["exp", "iat", "sub", "iss", "aud"]},
+            )
+        except jwt.ExpiredSignatureError:
+            raise Unauthenticated("the token has expired", reason="TOKEN_EXPIRED") from None
+        except jwt.InvalidTokenError as error:
+            raise Unauthenticated(f"the token is not valid: {error}", reason="TOKEN_INVALID") from None
+        return _principal_from_claims(claims)
+
+
+def _principal_from_claims(claims: dict[str, object]) -> Principal:
+    subject, line, roles = claims.get("sub"), claims.get("line"), claims.get("roles")
+    if not isinstance(subject, str) or not 0 < len(subject) <= MAX_SUBJECT_LENGTH:
+        raise Unauthenticated("the token's subject is missing or too long", reason="TOKEN_INVALID")
+    try:
+        parsed_line = BusinessLine.parse(str(line))
+        if not isinstance(roles, list):
+            raise ValueError("roles must be a list")
+        parsed_roles = frozenset(Role(str(role)) for role in roles)
+    except ValueError as error:
+        raise Unauthenticated(f"the token's claims are not valid: {error}", reason="TOKEN_INVALID") from None
+    return Principal(subject=subject, line=parsed_line, roles=parsed_roles)

@@ -1,0 +1,31 @@
+"""The vocabulary every service shares: business lines and domain errors. Imports no infrastructure."""
+
+from libs.core.errors import (
+    Aborted,
+    AlreadyExists,
+    DomainError,
+    FailedPrecondition,
+    FieldViolation,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    ResourceExhausted,
+    Unauthenticated,
+    Unavailable,
+)
+from libs.core.lines import BusinessLine
+
+__all__ = [
+    "Aborted",
+    "AlreadyExists",
+    "BusinessLine",
+    "DomainError",
+    "FailedPrecondition",
+    "FieldViolation",
+    "InvalidArgument",
+    "NotFound",
+    "PermissionDenied",
+    "ResourceExhausted",
+    "Unauthenticated",
+    "Unavailable",
+]

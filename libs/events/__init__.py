@@ -1,0 +1,26 @@
+"""Integration events: the protobuf envelope, the transactional outbox and its relay, the idempotent
+consumer with its dead-letter topic, and topic administration. See SPEC section 3."""
+
+from pathlib import Path
+
+from libs.events.consumer import ConsumedEvent, IdempotentConsumer
+from libs.events.envelope import build_envelope, dead_letter_topic, topic_name
+from libs.events.outbox import OutboxEvent, append_event, append_events
+from libs.events.relay import OutboxRelay
+from libs.events.topics import ensure_topics
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+__all__ = [
+    "MIGRATIONS",
+    "ConsumedEvent",
+    "IdempotentConsumer",
+    "OutboxEvent",
+    "OutboxRelay",
+    "append_event",
+    "append_events",
+    "build_envelope",
+    "dead_letter_topic",
+    "ensure_topics",
+    "topic_name",
+]

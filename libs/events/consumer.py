@@ -1,0 +1,185 @@
+"""The idempotent consumer: each event's effect and its inbox row commit in one transaction, offsets
+are committed only after that, and poison messages go to the dead-letter topic with the error.
+
+A message is poison when it is not an envelope, its payload does not decode, or its handler keeps
+failing on it (`max_attempts`). Infrastructure errors (Postgres unreachable, a serialization conflict)
+are not the message's fault: those are retried without limit and the offset does not move.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from google.protobuf.message import DecodeError, Message
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind
+from pingou.events.v1 import envelope_pb2
+
+from libs.events.envelope import dead_letter_topic
+from libs.events.relay import new_producer
+from libs.logs import get_logger
+from libs.metrics import CONSUMED, CONSUMER_LAG
+from libs.tracing import extract_context
+
+log = get_logger(__name__)
+_tracer = trace.get_tracer(__name__)
+
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    asyncio.TimeoutError,
+    asyncpg.InterfaceError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.TooManyConnectionsError,
+    asyncpg.SerializationError,
+    asyncpg.DeadlockDetectedError,
+)
+
+_CLAIM = """
+INSERT INTO inbox (consumer, event_id, topic, partition, "offset") VALUES ($1, $2, $3, $4, $5)
+ON CONFLICT DO NOTHING RETURNING true
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class ConsumedEvent:
+    envelope: envelope_pb2.EventEnvelope
+    payload: Message
+    topic: str
+    partition: int
+    offset: int
+
+
+Handler = Callable[[asyncpg.Connection, ConsumedEvent], Awaitable[None]]
+
+
+class PoisonMessage(Exception):
+    """The message can never be handled; it goes to the dead-letter topic."""
+
+
+class IdempotentConsumer:
+    def __init__(
+        self,
+        *,
+        name: str,
+        pool: asyncpg.Pool,
+        bootstrap_servers: str,
+        topics: Sequence[str],
+        handlers: Mapping[type[Message], Handler],
+        max_attempts: int = 3,
+        retry_pause: float = 0.2,
+    ):
+        self.name = name  # the consumer group and the inbox scope
+        self._pool = pool
+        self._bootstrap = bootstrap_servers
+        self._topics = list(topics)
+        self._handlers = {message_type.DESCRIPTOR.full_name: (message_type, h) for message_type, h in handlers.items()}
+        self._max_attempts = max_attempts
+        self._retry_pause = retry_pause
+
+    async def run(self) -> None:
+        consumer = AIOKafkaConsumer(
+            *self._topics,
+            bootstrap_servers=self._bootstrap,
+            group_id=self.name,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_poll_records=500,
+        )
+        producer = new_producer(self._bootstrap)
+        await consumer.start()
+        await producer.start()
+        try:
+            while True:
+                batches = await consumer.getmany(timeout_ms=500)
+                for partition, records in batches.items():
+                    for record in records:
+                        await self._consume(record, producer)
+                    # Only now is every effect of these records durable: move the offset past them.
+                    await consumer.commit({partition: records[-1].offset + 1})
+                    self._report_lag(consumer, partition, records[-1].offset + 1)
+        finally:
+            await consumer.stop()
+            await producer.stop()
+
+    async def _consume(self, record: ConsumerRecord[Any, Any], producer: Any) -> None:
+        with _tracer.start_as_current_span(
+            f"consume {record.topic}", context=extract_context(record.headers), kind=SpanKind.CONSUMER
+        ) as span:
+            span.set_attribute("messaging.destination.name", record.topic)
+            span.set_attribute("messaging.kafka.offset", record.offset)
+            try:
+                event = self._decode(record)
+                if event is None:
+                    CONSUMED.labels(self.name, "ignored").inc()
+                    return
+                outcome = await self._apply_with_retries(event)
+                CONSUMED.labels(self.name, outcome).inc()
+            except PoisonMessage as error:
+                await self._dead_letter(record, producer, str(error))
+
+    def _decode(self, record: ConsumerRecord[Any, Any]) -> ConsumedEvent | None:
+        envelope = envelope_pb2.EventEnvelope()
+        try:
+            envelope.ParseFromString(record.value or b"")
+            uuid.UUID(envelope.event_id)
+        except (DecodeError, ValueError) as error:
+            raise PoisonMessage(f"not an event envelope: {error}") from None
+        registered = self._handlers.get(envelope.payload.TypeName())
+        if registered is None:
+            return None  # an event type this consumer does not act on
+        payload = registered[0]()
+        if not envelope.payload.Unpack(payload):
+            raise PoisonMessage(f"payload is not a {envelope.payload.TypeName()}")
+        return ConsumedEvent(envelope, payload, record.topic, record.partition, record.offset)
+
+    async def _apply_with_retries(self, event: ConsumedEvent) -> str:
+        failures = 0
+        while True:
+            try:
+                return await self._apply(event)
+            except TRANSIENT_ERRORS as error:
+                log.warning("consumer_transient_error", consumer=self.name, error=repr(error))
+                await asyncio.sleep(min(5.0, self._retry_pause * 2 ** min(failures, 5)))
+            except Exception as error:
+                failures += 1
+                log.warning("consumer_handler_failed", consumer=self.name, attempt=failures, error=repr(error))
+                if failures >= self._max_attempts:
+                    raise PoisonMessage(f"handler failed {failures} times: {error!r}") from error
+                await asyncio.sleep(self._retry_pause)
+
+    async def _apply(self, event: ConsumedEvent) -> str:
+        _, handler = self._handlers[event.envelope.payload.TypeName()]
+        async with self._pool.acquire() as connection, connection.transaction():
+            claimed = await connection.fetchval(
+                _CLAIM, self.name, uuid.UUID(event.envelope.event_id), event.topic, event.partition, event.offset
+            )
+            if not claimed:
+                return "duplicate"
+            await handler(connection, event)
+        return "handled"
+
+    async def _dead_letter(self, record: ConsumerRecord[Any, Any], producer: Any, error: str) -> None:
+        log.error("consumer_dead_letter", consumer=self.name, topic=record.topic, offset=record.offset, error=error)
+        headers = [
+            *(record.headers or ()),
+            ("dlq.error", error.encode()[:4000]),
+            ("dlq.consumer", self.name.encode()),
+            ("dlq.source", f"{record.topic}/{record.partition}/{record.offset}".encode()),
+        ]
+        delivery = await producer.send(
+            dead_letter_topic(record.topic), value=record.value, key=record.key, headers=headers
+        )
+        await delivery  # durable in the dead-letter topic before the offset moves past it
+        CONSUMED.labels(self.name, "dead_lettered").inc()
+
+    def _report_lag(self, consumer: AIOKafkaConsumer, partition: TopicPartition, next_offset: int) -> None:
+        highwater = consumer.highwater(partition)
+        if highwater is not None:
+            CONSUMER_LAG.labels(self.name, partition.topic).set(max(0, highwater - next_offset))

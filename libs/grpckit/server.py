@@ -1,0 +1,119 @@
+"""Server bootstrap: a grpc.aio server with health, reflection, the platform interceptor, OpenTelemetry,
+1 MiB message limits, background workers and graceful SIGTERM (NOT_SERVING, drain, exit)."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1.health import aio as health_aio
+from grpc_reflection.v1alpha import reflection
+from opentelemetry.instrumentation.grpc import aio_server_interceptor
+
+from libs.auth import TokenVerifier
+from libs.grpckit.interceptors import PlatformInterceptor
+from libs.grpckit.validation import Validator
+from libs.logs import get_logger
+from libs.metrics import serve_metrics
+from libs.settings import ServiceSettings
+
+log = get_logger(__name__)
+
+MAX_MESSAGE_BYTES = 1024 * 1024
+SERVER_OPTIONS = [
+    ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+    ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+    ("grpc.so_reuseport", 0),  # a second instance on the same port must fail, not share it silently
+]
+
+Worker = Callable[[], Awaitable[None]]
+
+
+@dataclass
+class GrpcApp:
+    """What a service hands to the bootstrap: its servicers and the work that runs beside them."""
+
+    name: str
+    register: Callable[[grpc.aio.Server], None]
+    service_names: Sequence[str]
+    validators: Mapping[str, Validator] = field(default_factory=dict)
+    workers: Sequence[Worker] = ()  # long-running loops: outbox relays, event consumers, timers
+    on_stop: Sequence[Worker] = ()  # run once after the server has drained (close pools, producers)
+
+
+class RunningServer:
+    def __init__(self, app: GrpcApp, settings: ServiceSettings):
+        self.app = app
+        self.settings = settings
+        self.health = health_aio.HealthServicer()
+        self.server = grpc.aio.server(
+            interceptors=[
+                aio_server_interceptor(),  # outermost: the span is current while the call is logged
+                PlatformInterceptor(
+                    verifier=TokenVerifier.from_file(settings.jwt_public_key_file),
+                    served_lines=settings.served_lines,
+                    validators=app.validators,
+                ),
+            ],
+            options=SERVER_OPTIONS,
+        )
+        self._workers: list[asyncio.Task[None]] = []
+        self.port = 0
+
+    async def start(self) -> int:
+        self.app.register(self.server)
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
+        reflection.enable_server_reflection(
+            [*self.app.service_names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+             reflection.SERVICE_NAME],
+            self.server,
+        )
+        address = f"{self.settings.grpc_host}:{self.settings.grpc_port}"
+        self.port = self.server.add_insecure_port(address)
+        await self.server.start()
+        self._workers = [asyncio.create_task(self._supervise(worker)) for worker in self.app.workers]
+        for name in ("", *self.app.service_names):
+            await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        log.info("server_started", address=f"{self.settings.grpc_host}:{self.port}", service=self.app.name)
+        return self.port
+
+    async def stop(self) -> None:
+        """Graceful stop: stop advertising, let in-flight calls finish (up to the grace), then workers."""
+        await self.health.enter_graceful_shutdown()
+        await self.server.stop(self.settings.shutdown_grace_seconds)
+        for task in self._workers:
+            task.cancel()
+        await asyncio.gather(*self._workers, return_exceptions=True)
+        for hook in self.app.on_stop:
+            await hook()
+        log.info("server_stopped", service=self.app.name)
+
+    async def _supervise(self, worker: Worker) -> None:
+        """Keep a worker alive: log and restart it after a pause if it fails, until the server stops."""
+        while True:
+            try:
+                await worker()
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("worker_failed", worker=getattr(worker, "__qualname__", repr(worker)))
+                await asyncio.sleep(1.0)
+
+
+async def run_app(app: GrpcApp, settings: ServiceSettings) -> None:
+    """Serve until SIGTERM or SIGINT, then shut down gracefully."""
+    serve_metrics(settings.metrics_port)
+    running = RunningServer(app, settings)
+    await running.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    await stop.wait()
+    log.info("shutdown_requested", grace_seconds=settings.shutdown_grace_seconds)
+    await running.stop()

@@ -1,0 +1,26 @@
+"""Prometheus metrics shared by every service: request counts and latencies, outbox backlog, consumer lag.
+
+Each process exposes them on METRICS_PORT (when set) for the platform's Prometheus to scrape.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram, start_http_server
+
+RPC_REQUESTS = Counter("rpc_requests_total", "gRPC calls handled", ["method", "code"])
+RPC_LATENCY = Histogram(
+    "rpc_latency_seconds",
+    "gRPC call latency",
+    ["method"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+)
+OUTBOX_BACKLOG = Gauge("outbox_backlog_events", "Outbox rows not yet published", ["schema"])
+OUTBOX_PUBLISHED = Counter("outbox_published_total", "Events published by the outbox relay", ["schema"])
+CONSUMER_LAG = Gauge("consumer_lag_messages", "Messages behind the end of the partition", ["group", "topic"])
+CONSUMED = Counter("consumer_events_total", "Events consumed", ["group", "outcome"])
+
+
+def serve_metrics(port: int | None, host: str = "127.0.0.1") -> None:
+    """Start the scrape endpoint in a background thread; no-op when no port is configured."""
+    if port is not None:
+        start_http_server(port, addr=host)

@@ -1,0 +1,93 @@
+"""Typed configuration from environment variables, validated once at start.
+
+A service declares a subclass of `ServiceSettings` and calls `load_settings(MySettings)` in its
+bootstrap. A missing or malformed variable raises `SettingsError` whose message names the variable,
+and `exit_on_bad_settings` turns that into a one-line message and exit status 2.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Literal, TypeVar
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from libs.core import BusinessLine
+
+S = TypeVar("S", bound=BaseSettings)
+
+
+class SettingsError(Exception):
+    """The environment does not describe a valid configuration."""
+
+
+class ServiceSettings(BaseSettings):
+    """What every service process needs. Variable names are the field names in upper case."""
+
+    model_config = SettingsConfigDict(case_sensitive=False, extra="ignore", frozen=True)
+
+    service_name: str = Field(min_length=1, max_length=64, pattern=r"^[a-z][a-z0-9_-]*$")
+    grpc_host: str = "127.0.0.1"
+    grpc_port: int = Field(ge=1, le=65535)
+    # Lines this instance serves: production runs one instance set per line, locally one serves both.
+    served_lines: Annotated[frozenset[BusinessLine], NoDecode] = frozenset(BusinessLine)
+    database_url: str = Field(pattern=r"^postgres(ql)?://")
+    database_pool_size: int = Field(default=10, ge=1, le=200)
+    kafka_bootstrap_servers: str = Field(min_length=1)
+    kafka_topic_prefix: str = Field(default="", pattern=r"^[a-z0-9_.-]*$")
+    kafka_replication_factor: int = Field(default=1, ge=1, le=5)
+    jwt_public_key_file: Path
+    shutdown_grace_seconds: float = Field(default=10.0, gt=0, le=120)
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["auto", "json", "console"] = "auto"
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    otel_exporter_otlp_endpoint: str | None = None
+
+    @field_validator("served_lines", mode="before")
+    @classmethod
+    def _parse_lines(cls, value: object) -> object:
+        if isinstance(value, str):
+            return frozenset(BusinessLine.parse(part.strip()) for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("served_lines")
+    @classmethod
+    def _at_least_one_line(cls, value: frozenset[BusinessLine]) -> frozenset[BusinessLine]:
+        if not value:
+            raise ValueError("name at least one business line")
+        return value
+
+    @field_validator("jwt_public_key_file")
+    @classmethod
+    def _key_file_exists(cls, value: Path) -> Path:
+        if not value.is_file():
+            raise ValueError(f"no such file: {value}")
+        return value
+
+
+def load_settings(settings_type: type[S]) -> S:
+    """Read and validate `settings_type` from the environment, naming every bad variable."""
+    try:
+        return settings_type()
+    except ValidationError as error:
+        problems = []
+        for item in error.errors():
+            variable = "_".join(str(part) for part in item["loc"][:1]).upper() or "?"
+            given = item.get("input")
+            shown = "" if given is None or isinstance(given, dict) else f" (got {given!r})"
+            problems.append(f"{variable}: {item['msg']}{shown}")
+        raise SettingsError("invalid configuration: " + "; ".join(problems)) from None
+
+
+@contextmanager
+def exit_on_bad_settings() -> Iterator[None]:
+    """Turn a SettingsError into one clear line on stderr and exit status 2 (fail fast at start)."""
+    try:
+        yield
+    except SettingsError as error:
+        print(str(error), file=sys.stderr)
+        raise SystemExit(2) from None

@@ -84,6 +84,7 @@ class RunningServer:
     async def stop(self) -> None:
         """Graceful stop: stop advertising, let in-flight calls finish (up to the grace), then workers."""
         await self.health.enter_graceful_shutdown()
+        await asyncio.sleep(self.settings.shutdown_drain_seconds)
         await self.server.stop(self.settings.shutdown_grace_seconds)
         for task in self._workers:
             task.cancel()

@@ -32,7 +32,7 @@ class ServiceSettings(BaseSettings):
 
     service_name: str = Field(min_length=1, max_length=64, pattern=r"^[a-z][a-z0-9_-]*$")
     grpc_host: str = "127.0.0.1"
-    grpc_port: int = Field(ge=1, le=65535)
+    grpc_port: int = Field(ge=0, le=65535)  # 0 picks a free port (tests)
     # Lines this instance serves: production runs one instance set per line, locally one serves both.
     served_lines: Annotated[frozenset[BusinessLine], NoDecode] = frozenset(BusinessLine)
     database_url: str = Field(pattern=r"^postgres(ql)?://")
@@ -42,6 +42,8 @@ class ServiceSettings(BaseSettings):
     kafka_replication_factor: int = Field(default=1, ge=1, le=5)
     jwt_public_key_file: Path
     shutdown_grace_seconds: float = Field(default=10.0, gt=0, le=120)
+    # Seconds between reporting NOT_SERVING and refusing new calls, so load balancers stop routing first.
+    shutdown_drain_seconds: float = Field(default=0.0, ge=0, le=60)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["auto", "json", "console"] = "auto"
     metrics_port: int | None = Field(default=None, ge=1, le=65535)

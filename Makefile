@@ -1,0 +1,73 @@
+# The two commands are `make up` and `make test`; both set up everything they need on a fresh machine.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PROFILE ?= dev
+# protoc finds its mypy plugins, and scripts find the project's tools, in the virtual environment.
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+
+PROTOS := $(shell find protos -name '*.proto' | sort)
+GENERATED := libs/generated
+
+.PHONY: up down status clean test lint protos venv token help
+
+help:
+	@echo "make up      set up and start PostgreSQL, Kafka and every service (PROFILE=$(PROFILE))"
+	@echo "make down    stop what make up started (data stays); make clean also deletes the data"
+	@echo "make status  one line per component: <name> <host:port> <SERVING|NOT_SERVING|DOWN>"
+	@echo "make test    the whole test suite on its own PostgreSQL and Kafka"
+	@echo "make lint    ruff and mypy --strict"
+	@echo "make token   print a local token: make token SUB=u-1 LINE=pingou ROLE=user"
+
+$(VENV)/.installed: requirements.lock
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.lock
+	# Put the repository and the generated code on the import path of every tool in the venv.
+	printf '%s\n%s\n' "$(CURDIR)" "$(CURDIR)/$(GENERATED)" \
+	  > "$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/pingou-platform.pth"
+	touch $@
+
+venv: $(VENV)/.installed
+
+$(GENERATED)/.stamp: $(PROTOS) $(VENV)/.installed
+	rm -rf $(GENERATED) && mkdir -p $(GENERATED)
+	$(PY) -m grpc_tools.protoc -I protos \
+	  --python_out=$(GENERATED) --grpc_python_out=$(GENERATED) \
+	  --mypy_out=quiet:$(GENERATED) --mypy_grpc_out=quiet:$(GENERATED) $(PROTOS)
+	touch $@
+
+protos: $(GENERATED)/.stamp
+
+up: protos
+	$(PY) -m deploy.local up --profile $(PROFILE)
+
+down: venv
+	$(PY) -m deploy.local down --profile $(PROFILE)
+
+status: venv
+	@$(PY) -m deploy.local status --profile $(PROFILE)
+
+clean: venv
+	$(PY) -m deploy.local clean --profile $(PROFILE)
+
+# The suite runs on the `test` profile (its own ports and data, fsync off) so it never touches `make up`
+# data. Locally the test infrastructure stays up for the next run; in CI it is stopped afterwards.
+test: protos
+	$(PY) -m deploy.local.infra up --profile test
+	set -a && . .data/test/endpoints.env && set +a && \
+	  status=0 && $(PY) -m pytest $(PYTEST_ARGS) || status=$$?; \
+	  if [ "$${CI:-}" = "true" ]; then $(PY) -m deploy.local.infra down --profile test; fi; \
+	  exit $$status
+
+lint: protos
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(PY) -m mypy libs services deploy tests
+
+SUB ?= operator-1
+LINE ?= pingou
+ROLE ?= user
+token: venv
+	@$(PY) -m libs.auth mint --private .data/$(PROFILE)/keys/jwt.key --sub $(SUB) --line $(LINE) --role $(ROLE)

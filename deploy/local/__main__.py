@@ -1,0 +1,69 @@
+"""The local platform in one command, used by `make up`, `make down`, `make status` and `make clean`:
+
+    python -m deploy.local {up,down,status,clean} [--profile dev|test]
+
+`up` starts PostgreSQL and Kafka (deploy/local/infra.py), makes the local JWT signing key, applies each
+service's migrations and starts every service (deploy/local/services.py). `status` prints one line per
+component: `<name> <host:port> <SERVING|NOT_SERVING|DOWN>`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from deploy.local import infra, services
+from libs.auth import generate_key_pair
+
+
+def keys(data_dir: Path) -> tuple[Path, Path]:
+    """The local signing key pair (services get the public half; `make token` uses the private one)."""
+    private, public = data_dir / "keys" / "jwt.key", data_dir / "keys" / "jwt.pub"
+    if not (private.exists() and public.exists()):
+        generate_key_pair(private, public)
+    return private, public
+
+
+def up(profile: str) -> None:
+    endpoints = infra.up(profile)
+    data_dir = infra.data_dir(profile)
+    _, public_key = keys(data_dir)
+    env = {
+        "DATABASE_URL": endpoints.database_url,
+        "KAFKA_BOOTSTRAP_SERVERS": endpoints.kafka_bootstrap,
+        "JWT_PUBLIC_KEY_FILE": str(public_key),
+    }
+    services.up_all(env, data_dir)
+    status(profile)
+
+
+def down(profile: str) -> None:
+    services.down_all(infra.data_dir(profile))
+    infra.down(profile)
+
+
+def status(profile: str) -> None:
+    for name, address, state in [*infra.status(profile), *services.status_all()]:
+        print(f"{name} {address} {state}")
+
+
+def clean(profile: str) -> None:
+    services.down_all(infra.data_dir(profile))
+    infra.clean(profile)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m deploy.local", description=__doc__.splitlines()[0])
+    parser.add_argument("command", choices=["up", "down", "status", "clean"])
+    parser.add_argument("--profile", default="dev", choices=sorted(infra.PROFILES))
+    args = parser.parse_args()
+    try:
+        {"up": up, "down": down, "status": status, "clean": clean}[args.command](args.profile)
+    except (infra.InfraError, RuntimeError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        raise SystemExit(1) from None
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,144 @@
+"""Starting, stopping and probing the platform's service processes on one machine (`make up`).
+
+Every service is a Python package with `python -m <module> migrate` (apply its migrations, exit) and
+`python -m <module>` (serve until SIGTERM). Processes are detached, with a pid file and a log file in
+the profile's data folder; `up` reuses a process that is still alive, `down` sends SIGTERM and waits
+for the graceful shutdown. Status comes from the gRPC health protocol.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+HOST = "127.0.0.1"
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    name: str
+    module: str  # `python -m <module>` serves; `python -m <module> migrate` migrates
+    port: int
+    metrics_port: int | None = None
+
+
+# The product services, in start order. Each issue that adds a service adds its line here.
+SERVICES: tuple[ServiceSpec, ...] = ()
+
+
+def _pid_file(data_dir: Path, spec: ServiceSpec) -> Path:
+    return data_dir / "run" / f"{spec.name}.pid"
+
+
+def _log_file(data_dir: Path, spec: ServiceSpec) -> Path:
+    return data_dir / "logs" / f"{spec.name}.log"
+
+
+def _alive_pid(pid_file: Path) -> int | None:
+    try:
+        pid = int(pid_file.read_text().strip())
+        os.kill(pid, 0)
+    except (FileNotFoundError, ValueError, ProcessLookupError):
+        return None
+    cmdline = Path(f"/proc/{pid}/cmdline")
+    if cmdline.exists() and b"python" not in cmdline.read_bytes():
+        return None  # the pid was reused by something else
+    return pid
+
+
+def service_env(spec: ServiceSpec, base: Mapping[str, str]) -> dict[str, str]:
+    env = {**os.environ, **base, "SERVICE_NAME": spec.name, "GRPC_HOST": HOST, "GRPC_PORT": str(spec.port)}
+    if spec.metrics_port is not None:
+        env["METRICS_PORT"] = str(spec.metrics_port)
+    return env
+
+
+def migrate(spec: ServiceSpec, env: Mapping[str, str]) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", spec.module, "migrate"],
+        cwd=REPO_ROOT, env=service_env(spec, env), capture_output=True, text=True, check=False,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"{spec.name}: migrations failed:\n{result.stderr[-4000:]}")
+
+
+def start(spec: ServiceSpec, env: Mapping[str, str], data_dir: Path, *, ready_timeout: float = 60.0) -> int:
+    """Start the service unless it runs already; wait until its health check says SERVING."""
+    pid_file = _pid_file(data_dir, spec)
+    pid = _alive_pid(pid_file)
+    if pid is None:
+        pid_file.parent.mkdir(parents=True, exist_ok=True)
+        log = _log_file(data_dir, spec)
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with log.open("ab") as output:
+            process = subprocess.Popen(
+                [sys.executable, "-m", spec.module],
+                cwd=REPO_ROOT, env=service_env(spec, env), stdout=output, stderr=output,
+                stdin=subprocess.DEVNULL, start_new_session=True,
+            )
+        pid = process.pid
+        pid_file.write_text(str(pid))
+    deadline = time.monotonic() + ready_timeout
+    while probe(spec) != "SERVING":
+        if _alive_pid(pid_file) is None:
+            raise RuntimeError(f"{spec.name} exited during start; see {_log_file(data_dir, spec)}")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{spec.name} not SERVING after {ready_timeout:.0f}s; see {_log_file(data_dir, spec)}")
+        time.sleep(0.2)
+    return pid
+
+
+def stop(spec: ServiceSpec, data_dir: Path, *, timeout: float = 30.0) -> None:
+    """SIGTERM (graceful: drain in-flight calls), then SIGKILL if it does not exit in time."""
+    pid_file = _pid_file(data_dir, spec)
+    pid = _alive_pid(pid_file)
+    if pid is not None:
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while _alive_pid(pid_file) is not None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if _alive_pid(pid_file) is not None:
+            os.kill(pid, signal.SIGKILL)
+    pid_file.unlink(missing_ok=True)
+
+
+def probe(spec: ServiceSpec, timeout: float = 2.0) -> str:
+    """SERVING, NOT_SERVING (answers but not ready) or DOWN (no answer), by the gRPC health protocol."""
+
+    async def check() -> str:
+        async with grpc.aio.insecure_channel(f"{HOST}:{spec.port}") as channel:
+            try:
+                reply = await health_pb2_grpc.HealthStub(channel).Check(
+                    health_pb2.HealthCheckRequest(), timeout=timeout
+                )
+            except grpc.aio.AioRpcError:
+                return "DOWN"
+            return "SERVING" if reply.status == health_pb2.HealthCheckResponse.SERVING else "NOT_SERVING"
+
+    return asyncio.run(check())
+
+
+def up_all(env: Mapping[str, str], data_dir: Path, specs: Sequence[ServiceSpec] = SERVICES) -> None:
+    for spec in specs:
+        migrate(spec, env)
+        start(spec, env, data_dir)
+
+
+def down_all(data_dir: Path, specs: Sequence[ServiceSpec] = SERVICES) -> None:
+    for spec in reversed(specs):
+        stop(spec, data_dir)
+
+
+def status_all(specs: Sequence[ServiceSpec] = SERVICES) -> list[tuple[str, str, str]]:
+    return [(spec.name, f"{HOST}:{spec.port}", probe(spec)) for spec in specs]

@@ -1,0 +1,1 @@
+"""Helpers for integration and end-to-end tests: polling, reading topics, running the notes service."""

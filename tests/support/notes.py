@@ -1,0 +1,52 @@
+"""Running the notes test service in-process or as a child process."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from libs.grpckit.server import RunningServer
+from tests.conftest import REPO
+from tests.notes_service.app import NotesSettings, build_app
+
+
+def notes_settings(*, database_url: str, kafka: str, public_key: str, topic_prefix: str, **extra: Any) -> NotesSettings:
+    return NotesSettings(
+        grpc_port=0,
+        database_url=database_url,
+        kafka_bootstrap_servers=kafka,
+        jwt_public_key_file=public_key,
+        kafka_topic_prefix=topic_prefix,
+        **extra,
+    )
+
+
+@asynccontextmanager
+async def running_notes(settings: NotesSettings) -> AsyncIterator[RunningServer]:
+    server = RunningServer(await build_app(settings), settings)
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def spawn_notes(env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """The notes service as a real process (for signals); its log goes to the test's stderr."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "tests.notes_service"],
+        cwd=REPO,
+        env={**os.environ, **env},
+    )

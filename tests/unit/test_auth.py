@@ -1,0 +1,96 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import jwt
+import pytest
+from structlog.testing import capture_logs
+
+from libs.auth import (
+    Principal,
+    Role,
+    TokenIssuer,
+    TokenVerifier,
+    current_principal,
+    generate_key_pair,
+    require_line,
+    require_role,
+    use_principal,
+)
+from libs.core import BusinessLine, PermissionDenied, Unauthenticated
+
+
+@pytest.fixture(scope="module")
+def key_pair(tmp_path_factory: pytest.TempPathFactory) -> tuple[TokenIssuer, TokenVerifier]:
+    folder = tmp_path_factory.mktemp("keys")
+    generate_key_pair(folder / "k", folder / "k.pub")
+    return TokenIssuer.from_file(folder / "k"), TokenVerifier.from_file(folder / "k.pub")
+
+
+def test_a_minted_token_verifies_to_its_principal(key_pair: tuple[TokenIssuer, TokenVerifier]) -> None:
+    issuer, verifier = key_pair
+    token = issuer.mint(subject="p-42", line=BusinessLine.PINGOU, roles=[Role.USER, Role.ANALYTICS])
+    assert verifier.verify(token) == Principal("p-42", BusinessLine.PINGOU, frozenset({Role.USER, Role.ANALYTICS}))
+
+
+def test_an_expired_token_is_refused_with_its_reason(key_pair: tuple[TokenIssuer, TokenVerifier]) -> None:
+    issuer, verifier = key_pair
+    token = issuer.mint(subject="p-1", line=BusinessLine.MALL, roles=[Role.USER], ttl_seconds=-60)
+    with pytest.raises(Unauthenticated) as caught:
+        verifier.verify(token)
+    assert caught.value.reason == "TOKEN_EXPIRED"
+
+
+def test_a_token_signed_by_another_key_is_refused(
+    key_pair: tuple[TokenIssuer, TokenVerifier], tmp_path: Path
+) -> None:
+    generate_key_pair(tmp_path / "other", tmp_path / "other.pub")
+    token = TokenIssuer.from_file(tmp_path / "other").mint(subject="x", line=BusinessLine.MALL, roles=[])
+    with pytest.raises(Unauthenticated) as caught:
+        key_pair[1].verify(token)
+    assert caught.value.reason == "TOKEN_INVALID"
+
+
+def test_an_unsigned_token_is_refused(key_pair: tuple[TokenIssuer, TokenVerifier]) -> None:
+    token = jwt.encode({"sub": "x", "line": "mall", "roles": []}, key=None, algorithm="none")
+    with pytest.raises(Unauthenticated):
+        key_pair[1].verify(token)
+
+
+def test_unknown_line_or_role_in_claims_is_refused(key_pair: tuple[TokenIssuer, TokenVerifier]) -> None:
+    issuer, verifier = key_pair
+    for claim in ({"line": "bazaar"}, {"roles": ["root"]}):
+        token = jwt.encode(
+            {"iss": "pingou-platform", "aud": "pingou-platform", "sub": "x", "iat": 1, "exp": 2**40,
+             "line": "mall", "roles": [], **claim},
+            issuer._key,  # type: ignore[arg-type]
+            algorithm="EdDSA",
+        )
+        with pytest.raises(Unauthenticated, match="claims are not valid"):
+            verifier.verify(token)
+
+
+def test_require_line_denies_and_logs_a_cross_line_access() -> None:
+    caller = Principal("p-1", BusinessLine.PINGOU, frozenset({Role.USER}))
+    require_line(caller, BusinessLine.PINGOU)
+    with capture_logs() as logs, pytest.raises(PermissionDenied) as caught:
+        require_line(caller, BusinessLine.MALL)
+    assert caught.value.reason == "LINE_MISMATCH"
+    assert logs[0]["event"] == "cross_line_access_denied"
+    assert logs[0]["target_line"] == BusinessLine.MALL
+
+
+def test_require_role_accepts_any_of_the_roles() -> None:
+    caller = Principal("svc", BusinessLine.MALL, frozenset({Role.SERVICE}))
+    require_role(caller, Role.ANALYTICS, Role.SERVICE)
+    with pytest.raises(PermissionDenied) as caught:
+        require_role(caller, Role.OPERATOR)
+    assert caught.value.reason == "ROLE_REQUIRED"
+
+
+def test_the_current_principal_exists_only_inside_the_call() -> None:
+    caller = Principal("p-1", BusinessLine.PINGOU, frozenset())
+    with use_principal(caller):
+        assert current_principal() is caller
+    with pytest.raises(Unauthenticated):
+        current_principal()

@@ -1,0 +1,68 @@
+from __future__ import annotations
+
+import json
+
+import grpc
+import pytest
+from google.rpc import error_details_pb2, status_pb2
+
+from libs.core import FieldViolation, InvalidArgument, NotFound, PermissionDenied
+from libs.grpckit import Violations, status_for
+from libs.grpckit.client import _retry_service_config
+
+
+def details_of(status: grpc.Status) -> status_pb2.Status:
+    encoded = dict(status.trailing_metadata)["grpc-status-details-bin"]
+    return status_pb2.Status.FromString(encoded)
+
+
+@pytest.mark.parametrize(
+    ("error", "code"),
+    [
+        (NotFound("no group g-1", reason="GROUP_NOT_FOUND"), grpc.StatusCode.NOT_FOUND),
+        (PermissionDenied("other line", reason="LINE_MISMATCH"), grpc.StatusCode.PERMISSION_DENIED),
+    ],
+)
+def test_domain_errors_become_their_status_with_the_reason(error: NotFound, code: grpc.StatusCode) -> None:
+    status = status_for(error)
+    assert status.code == code
+    info = error_details_pb2.ErrorInfo()
+    assert details_of(status).details[0].Unpack(info)
+    assert info.reason == error.reason
+
+
+def test_field_violations_travel_as_bad_request() -> None:
+    error = InvalidArgument("bad", violations=[FieldViolation("city", "is required")])
+    bad_request = error_details_pb2.BadRequest()
+    assert details_of(status_for(error)).details[1].Unpack(bad_request)
+    assert [(v.field, v.description) for v in bad_request.field_violations] == [("city", "is required")]
+
+
+def test_violations_collects_every_problem_before_raising() -> None:
+    problems = Violations()
+    problems.text("name", "", max_length=10)
+    problems.text("city", "x" * 11, max_length=10)
+    problems.identifier("user_id", "abc")
+    problems.number("size", 51, minimum=2, maximum=50)
+    problems.enum("channel", 0, allowed={1, 2})
+    with pytest.raises(InvalidArgument) as caught:
+        problems.raise_if_any()
+    assert [v.field for v in caught.value.violations] == ["name", "city", "user_id", "size", "channel"]
+
+
+def test_valid_input_raises_nothing() -> None:
+    problems = Violations()
+    problems.text("name", "ok", max_length=10)
+    problems.identifier("user_id", "00000000-0000-4000-8000-000000000000")
+    problems.raise_if_any()
+
+
+def test_retries_are_configured_only_for_the_named_idempotent_methods() -> None:
+    config = json.loads(_retry_service_config(["pingou.catalog.v1.Catalog/GetSku", "pingou.x.v1.Reader"]))
+    (method_config,) = config["methodConfig"]
+    assert method_config["name"] == [
+        {"service": "pingou.catalog.v1.Catalog", "method": "GetSku"},
+        {"service": "pingou.x.v1.Reader"},
+    ]
+    assert method_config["retryPolicy"]["retryableStatusCodes"] == ["UNAVAILABLE"]
+    assert json.loads(_retry_service_config([])) == {"methodConfig": []}

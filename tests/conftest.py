@@ -84,7 +84,8 @@ async def infra() -> Infra:
     dsn, bootstrap = settings.get("DATABASE_URL"), settings.get("KAFKA_BOOTSTRAP_SERVERS")
     if not dsn or not bootstrap:
         unavailable("DATABASE_URL and KAFKA_BOOTSTRAP_SERVERS are not known")
-    assert dsn and bootstrap
+    assert dsn
+    assert bootstrap
     try:
         await _check_postgres(dsn)
     except (OSError, asyncpg.PostgresError, TimeoutError) as error:
@@ -138,8 +139,12 @@ Mint = Callable[..., str]
 
 @pytest.fixture(scope="session")
 def mint(keys: Keys) -> Mint:
-    def make(line: BusinessLine = BusinessLine.PINGOU, subject: str = "u-1", roles: tuple[Role, ...] = (Role.USER,),
-             ttl_seconds: int = 600) -> str:
+    def make(
+        line: BusinessLine = BusinessLine.PINGOU,
+        subject: str = "u-1",
+        roles: tuple[Role, ...] = (Role.USER,),
+        ttl_seconds: int = 600,
+    ) -> str:
         return keys.issuer.mint(subject=subject, line=line, roles=roles, ttl_seconds=ttl_seconds)
 
     return make

@@ -4,8 +4,8 @@ Tokens are Ed25519-signed JWTs (algorithm EdDSA) carrying `sub`, `line` and `rol
 the public key; `python -m libs.auth` mints tokens from a local private key for development and tests.
 """
 
-from libs.auth.principal import Principal, Role, current_principal, use_principal
 from libs.auth.policy import ensure_same_line, require_line, require_role
+from libs.auth.principal import Principal, Role, current_principal, use_principal
 from libs.auth.tokens import TokenIssuer, TokenVerifier, generate_key_pair
 
 __all__ = [

@@ -1,7 +1,7 @@
 """Local key and token tool for development and tests.
 
-    python -m libs.auth keygen --private .data/keys/jwt.key --public .data/keys/jwt.pub
-    python -m libs.auth mint --private .data/keys/jwt.key --sub u-1 --line pingou --role user
+python -m libs.auth keygen --private .data/keys/jwt.key --public .data/keys/jwt.pub
+python -m libs.auth mint --private .data/keys/jwt.key --sub u-1 --line pingou --role user
 """
 
 from __future__ import annotations

@@ -53,9 +53,7 @@ def new_producer(bootstrap_servers: str) -> AIOKafkaProducer:
 
 
 class OutboxRelay:
-    def __init__(
-        self, *, dsn: str, schema: str, bootstrap_servers: str, config: RelayConfig | None = None
-    ):
+    def __init__(self, *, dsn: str, schema: str, bootstrap_servers: str, config: RelayConfig | None = None):
         self._dsn = dsn
         self._schema = check_identifier(schema)
         self._bootstrap = bootstrap_servers
@@ -82,7 +80,7 @@ class OutboxRelay:
         )
         try:
             # The lock lives as long as this connection: if the relay dies, Postgres frees it.
-            while not await connection.fetchval(
+            while not await connection.fetchval(  # noqa: ASYNC110  -- the lock is in Postgres: polling is the way to wait
                 "SELECT pg_try_advisory_lock(hashtext($1))", f"outbox-relay:{self._schema}"
             ):
                 await asyncio.sleep(self._config.standby_pause)
@@ -105,7 +103,9 @@ class OutboxRelay:
             for row in rows:
                 headers = [(name, value.encode()) for name, value in json.loads(row["headers"]).items()]
                 deliveries.append(
-                    await producer.send(row["topic"], value=row["payload"], key=row["key"].encode(), headers=headers)
+                    await producer.send(
+                        row["topic"], value=row["payload"], key=row["key"].encode(), headers=headers
+                    )
                 )
             await asyncio.gather(*deliveries)
         except Exception as error:

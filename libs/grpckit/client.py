@@ -87,6 +87,6 @@ def open_channel(
         ("grpc.enable_retries", 1),
         ("grpc.service_config", _retry_service_config(idempotent_methods)),
     ]
-    interceptors = [_CallDefaults(default_timeout, metadata), *aio_client_interceptors()]
+    interceptors = [_CallDefaults(default_timeout, metadata), *aio_client_interceptors()]  # type: ignore[no-untyped-call]  # untyped library
     channel: grpc.aio.Channel = grpc.aio.insecure_channel(target, options=options, interceptors=interceptors)
     return channel

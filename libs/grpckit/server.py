@@ -52,7 +52,7 @@ class RunningServer:
         self.health = health_aio.HealthServicer()
         self.server = grpc.aio.server(
             interceptors=[
-                aio_server_interceptor(),  # outermost: the span is current while the call is logged
+                aio_server_interceptor(),  # type: ignore[no-untyped-call]  # untyped library; outermost: the span is current while the call is logged
                 PlatformInterceptor(
                     verifier=TokenVerifier.from_file(settings.jwt_public_key_file),
                     served_lines=settings.served_lines,
@@ -68,8 +68,11 @@ class RunningServer:
         self.app.register(self.server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         reflection.enable_server_reflection(
-            [*self.app.service_names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
-             reflection.SERVICE_NAME],
+            [
+                *self.app.service_names,
+                health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+                reflection.SERVICE_NAME,
+            ],
             self.server,
         )
         address = f"{self.settings.grpc_host}:{self.settings.grpc_port}"

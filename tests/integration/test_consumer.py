@@ -12,7 +12,14 @@ from pingou.testkit.v1 import notes_pb2
 
 from libs.core import BusinessLine
 from libs.database import create_pool, migrate
-from libs.events import MIGRATIONS, ConsumedEvent, IdempotentConsumer, build_envelope, dead_letter_topic, ensure_topics
+from libs.events import (
+    MIGRATIONS,
+    ConsumedEvent,
+    IdempotentConsumer,
+    build_envelope,
+    dead_letter_topic,
+    ensure_topics,
+)
 from tests.conftest import Infra
 from tests.notes_service.app import MIGRATIONS as NOTES_MIGRATIONS
 from tests.notes_service.app import count_note
@@ -51,10 +58,14 @@ def note_event(author: str, event_id: uuid.UUID | None = None) -> tuple[bytes, b
 
 
 async def notes_of(pool: asyncpg.Pool, author: str) -> int:
-    return int(await pool.fetchval("SELECT coalesce(sum(notes), 0) FROM note_stats WHERE author = $1", author))
+    return int(
+        await pool.fetchval("SELECT coalesce(sum(notes), 0) FROM note_stats WHERE author = $1", author)
+    )
 
 
-def consumer(name: str, pool: asyncpg.Pool, infra: Infra, topic: str, **options: object) -> IdempotentConsumer:
+def consumer(
+    name: str, pool: asyncpg.Pool, infra: Infra, topic: str, **options: object
+) -> IdempotentConsumer:
     return IdempotentConsumer(
         name=name,
         pool=pool,
@@ -92,7 +103,9 @@ async def test_a_redelivered_event_has_no_second_effect(pool: asyncpg.Pool, infr
 async def test_a_poison_message_goes_to_the_dead_letter_topic_and_the_next_is_handled(
     pool: asyncpg.Pool, infra: Infra, topic: str
 ) -> None:
-    await produce(infra.kafka_bootstrap, topic, [(b"same-key", b"\xff\x00 not an envelope"), note_event("dan")])
+    await produce(
+        infra.kafka_bootstrap, topic, [(b"same-key", b"\xff\x00 not an envelope"), note_event("dan")]
+    )
     run = asyncio.create_task(consumer(f"poison-{uuid.uuid4().hex[:6]}", pool, infra, topic).run())
     try:
         await eventually(lambda: notes_of(pool, "dan"))

@@ -111,7 +111,7 @@ async def test_each_committed_change_gives_exactly_one_event_in_order_per_key(sc
 
 
 async def test_a_rolled_back_transaction_publishes_nothing(scenario: Scenario) -> None:
-    with pytest.raises(RuntimeError, match="change failed"):
+    async def change_that_fails() -> None:
         async with scenario.pool.acquire() as connection, connection.transaction():
             await append_event(
                 connection,
@@ -121,6 +121,9 @@ async def test_a_rolled_back_transaction_publishes_nothing(scenario: Scenario) -
                 payload=notes_pb2.NoteCreated(note_id="doomed", author="doomed", text="never"),
             )
             raise RuntimeError("change failed")
+
+    with pytest.raises(RuntimeError, match="change failed"):
+        await change_that_fails()
     marker = await scenario.append("marker", "after")
     relay = asyncio.create_task(scenario.relay().run())
     try:
@@ -143,7 +146,15 @@ async def test_append_outside_a_transaction_is_refused(scenario: Scenario) -> No
 
 def spawn_relay(scenario: Scenario, batch_size: int) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [sys.executable, "-m", "libs.events.relay", "--schema", scenario.schema, "--batch-size", str(batch_size)],
+        [
+            sys.executable,
+            "-m",
+            "libs.events.relay",
+            "--schema",
+            scenario.schema,
+            "--batch-size",
+            str(batch_size),
+        ],
         cwd=REPO,
         env={**os.environ, "DATABASE_URL": scenario.database_url, "KAFKA_BOOTSTRAP_SERVERS": scenario.kafka},
     )
@@ -163,7 +174,9 @@ async def test_a_relay_killed_mid_batch_still_delivers_every_event_and_effects_h
                             scenario.topic,
                             f"author-{n % authors}",
                             BusinessLine.PINGOU,
-                            notes_pb2.NoteCreated(note_id=str(n), author=f"author-{n % authors}", text=str(n)),
+                            notes_pb2.NoteCreated(
+                                note_id=str(n), author=f"author-{n % authors}", text=str(n)
+                            ),
                         )
                         for n in range(start, start + 500)
                     ],
@@ -201,6 +214,7 @@ async def test_a_relay_killed_mid_batch_still_delivers_every_event_and_effects_h
     )
     consuming = asyncio.create_task(consumer.run())
     try:
+
         async def handled() -> int:
             return int(await scenario.pool.fetchval("SELECT count(*) FROM inbox"))
 

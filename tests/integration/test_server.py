@@ -44,7 +44,9 @@ async def pingou_only_server(
 
 @pytest.fixture
 async def channel(pingou_only_server: RunningServer) -> AsyncIterator[grpc.aio.Channel]:
-    async with open_channel(f"127.0.0.1:{pingou_only_server.port}", max_send_bytes=4 * 1024 * 1024) as channel:
+    async with open_channel(
+        f"127.0.0.1:{pingou_only_server.port}", max_send_bytes=4 * 1024 * 1024
+    ) as channel:
         yield channel
 
 

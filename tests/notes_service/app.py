@@ -11,10 +11,17 @@ import grpc
 from pingou.testkit.v1 import notes_pb2, notes_pb2_grpc
 
 from libs.auth import current_principal
-from libs.core import BusinessLine, NotFound
+from libs.core import BusinessLine, NotFound, Unavailable
 from libs.database import create_pool, migrate, schema_name
 from libs.events import MIGRATIONS as EVENT_MIGRATIONS
-from libs.events import ConsumedEvent, IdempotentConsumer, OutboxRelay, append_event, ensure_topics, topic_name
+from libs.events import (
+    ConsumedEvent,
+    IdempotentConsumer,
+    OutboxRelay,
+    append_event,
+    ensure_topics,
+    topic_name,
+)
 from libs.grpckit import GrpcApp, Violations
 from libs.logs import get_logger
 from libs.settings import ServiceSettings
@@ -46,6 +53,8 @@ def validate_get(request: notes_pb2.GetNoteRequest) -> None:
 def validate_echo(request: notes_pb2.EchoRequest) -> None:
     problems = Violations()
     problems.number("delay_ms", request.delay_ms, minimum=0, maximum=30_000)
+    problems.number("unavailable_times", request.unavailable_times, minimum=0, maximum=10)
+    problems.text("attempt_key", request.attempt_key, min_length=0, max_length=64)
     problems.raise_if_any()
 
 
@@ -53,24 +62,34 @@ class NoteServicer(notes_pb2_grpc.NoteServiceServicer):
     def __init__(self, pools: dict[BusinessLine, asyncpg.Pool], topic_prefix: str):
         self._pools = pools
         self._prefix = topic_prefix
+        self._echo_attempts: dict[str, int] = {}
 
-    async def CreateNote(self, request: notes_pb2.CreateNoteRequest, context: grpc.aio.ServicerContext) -> notes_pb2.Note:
+    async def CreateNote(
+        self, request: notes_pb2.CreateNoteRequest, context: grpc.aio.ServicerContext
+    ) -> notes_pb2.Note:
         principal = current_principal()
         note_id = uuid.uuid4()
         async with self._pools[principal.line].acquire() as connection, connection.transaction():
             await connection.execute(
-                "INSERT INTO notes (note_id, author, text) VALUES ($1, $2, $3)", note_id, principal.subject, request.text
+                "INSERT INTO notes (note_id, author, text) VALUES ($1, $2, $3)",
+                note_id,
+                principal.subject,
+                request.text,
             )
             await append_event(
                 connection,
                 topic=topic_name(principal.line, "note", prefix=self._prefix),
                 aggregate_id=str(note_id),
                 line=principal.line,
-                payload=notes_pb2.NoteCreated(note_id=str(note_id), author=principal.subject, text=request.text),
+                payload=notes_pb2.NoteCreated(
+                    note_id=str(note_id), author=principal.subject, text=request.text
+                ),
             )
         return notes_pb2.Note(note_id=str(note_id), author=principal.subject, text=request.text)
 
-    async def GetNote(self, request: notes_pb2.GetNoteRequest, context: grpc.aio.ServicerContext) -> notes_pb2.Note:
+    async def GetNote(
+        self, request: notes_pb2.GetNoteRequest, context: grpc.aio.ServicerContext
+    ) -> notes_pb2.Note:
         principal = current_principal()
         row = await self._pools[principal.line].fetchrow(
             "SELECT note_id, author, text FROM notes WHERE note_id = $1", uuid.UUID(request.note_id)
@@ -79,7 +98,14 @@ class NoteServicer(notes_pb2_grpc.NoteServiceServicer):
             raise NotFound(f"no note {request.note_id}", reason="NOTE_NOT_FOUND")
         return notes_pb2.Note(note_id=str(row["note_id"]), author=row["author"], text=row["text"])
 
-    async def Echo(self, request: notes_pb2.EchoRequest, context: grpc.aio.ServicerContext) -> notes_pb2.EchoReply:
+    async def Echo(
+        self, request: notes_pb2.EchoRequest, context: grpc.aio.ServicerContext
+    ) -> notes_pb2.EchoReply:
+        attempts = self._echo_attempts[request.attempt_key] = (
+            self._echo_attempts.get(request.attempt_key, 0) + 1
+        )
+        if attempts <= request.unavailable_times:
+            raise Unavailable(f"attempt {attempts} refused on purpose", reason="TEST_UNAVAILABLE")
         await asyncio.sleep(request.delay_ms / 1000)
         return notes_pb2.EchoReply(payload=request.payload)
 
@@ -96,7 +122,9 @@ async def count_note(connection: asyncpg.Connection, event: ConsumedEvent) -> No
 
 def migrate_all(settings: NotesSettings) -> None:
     for line in settings.served_lines:
-        migrate(settings.database_url, schema=schema_name(SERVICE, line), sources=[EVENT_MIGRATIONS, MIGRATIONS])
+        migrate(
+            settings.database_url, schema=schema_name(SERVICE, line), sources=[EVENT_MIGRATIONS, MIGRATIONS]
+        )
 
 
 async def build_app(settings: NotesSettings) -> GrpcApp:

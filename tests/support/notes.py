@@ -8,6 +8,7 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 from libs.grpckit.server import RunningServer
@@ -15,12 +16,14 @@ from tests.conftest import REPO
 from tests.notes_service.app import NotesSettings, build_app
 
 
-def notes_settings(*, database_url: str, kafka: str, public_key: str, topic_prefix: str, **extra: Any) -> NotesSettings:
+def notes_settings(
+    *, database_url: str, kafka: str, public_key: str, topic_prefix: str, **extra: Any
+) -> NotesSettings:
     return NotesSettings(
         grpc_port=0,
         database_url=database_url,
         kafka_bootstrap_servers=kafka,
-        jwt_public_key_file=public_key,
+        jwt_public_key_file=Path(public_key),
         kafka_topic_prefix=topic_prefix,
         **extra,
     )

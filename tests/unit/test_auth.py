@@ -30,7 +30,9 @@ def key_pair(tmp_path_factory: pytest.TempPathFactory) -> tuple[TokenIssuer, Tok
 def test_a_minted_token_verifies_to_its_principal(key_pair: tuple[TokenIssuer, TokenVerifier]) -> None:
     issuer, verifier = key_pair
     token = issuer.mint(subject="p-42", line=BusinessLine.PINGOU, roles=[Role.USER, Role.ANALYTICS])
-    assert verifier.verify(token) == Principal("p-42", BusinessLine.PINGOU, frozenset({Role.USER, Role.ANALYTICS}))
+    assert verifier.verify(token) == Principal(
+        "p-42", BusinessLine.PINGOU, frozenset({Role.USER, Role.ANALYTICS})
+    )
 
 
 def test_an_expired_token_is_refused_with_its_reason(key_pair: tuple[TokenIssuer, TokenVerifier]) -> None:
@@ -52,7 +54,7 @@ def test_a_token_signed_by_another_key_is_refused(
 
 
 def test_an_unsigned_token_is_refused(key_pair: tuple[TokenIssuer, TokenVerifier]) -> None:
-    token = jwt.encode({"sub": "x", "line": "mall", "roles": []}, key=None, algorithm="none")
+    token = jwt.encode({"sub": "x", "line": "mall", "roles": []}, key=None, algorithm="none")  # type: ignore[arg-type]  # an unsigned token on purpose
     with pytest.raises(Unauthenticated):
         key_pair[1].verify(token)
 
@@ -61,8 +63,16 @@ def test_unknown_line_or_role_in_claims_is_refused(key_pair: tuple[TokenIssuer, 
     issuer, verifier = key_pair
     for claim in ({"line": "bazaar"}, {"roles": ["root"]}):
         token = jwt.encode(
-            {"iss": "pingou-platform", "aud": "pingou-platform", "sub": "x", "iat": 1, "exp": 2**40,
-             "line": "mall", "roles": [], **claim},
+            {
+                "iss": "pingou-platform",
+                "aud": "pingou-platform",
+                "sub": "x",
+                "iat": 1,
+                "exp": 2**40,
+                "line": "mall",
+                "roles": [],
+                **claim,
+            },
             issuer._key,  # type: ignore[arg-type]
             algorithm="EdDSA",
         )

@@ -22,11 +22,11 @@ def test_outside_a_span_no_trace_id_is_invented() -> None:
 
 def test_lines_are_json_with_the_bound_request_context() -> None:
     formatter = logging.getLogger().handlers[0].formatter
-    assert formatter is not None
     captured: list[str] = []
 
     class Keep(logging.Handler):
         def emit(self, record: logging.LogRecord) -> None:
+            assert formatter is not None
             captured.append(formatter.format(record))
 
     keep = Keep()
@@ -37,5 +37,11 @@ def test_lines_are_json_with_the_bound_request_context() -> None:
     finally:
         logging.getLogger().removeHandler(keep)
     line = json.loads(captured[0])
-    assert (line["event"], line["request_id"], line["principal"], line["group_id"]) == ("joined", "r-1", "p-9", "g-1")
-    assert line["level"] == "info" and "timestamp" in line
+    assert (line["event"], line["request_id"], line["principal"], line["group_id"]) == (
+        "joined",
+        "r-1",
+        "p-9",
+        "g-1",
+    )
+    assert line["level"] == "info"
+    assert "timestamp" in line

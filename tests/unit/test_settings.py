@@ -56,7 +56,7 @@ def test_every_bad_variable_is_named_at_once(monkeypatch: pytest.MonkeyPatch) ->
 @pytest.mark.usefixtures("valid_env")
 def test_a_missing_key_file_is_refused(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("JWT_PUBLIC_KEY_FILE", str(tmp_path / "absent.pub"))
-    with pytest.raises(SettingsError, match="JWT_PUBLIC_KEY_FILE: .*no such file"):
+    with pytest.raises(SettingsError, match=r"JWT_PUBLIC_KEY_FILE: .*no such file"):
         load_settings(ServiceSettings)
 
 

@@ -13,6 +13,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from grpc_status import rpc_status
 from pingou.testkit.v1 import notes_pb2, notes_pb2_grpc
+from prometheus_client import REGISTRY
 
 from libs.core import BusinessLine
 from libs.grpckit import open_channel, service_token_metadata
@@ -129,13 +130,18 @@ async def test_bad_input_is_invalid_argument_naming_each_field(channel: grpc.aio
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
 
 
-async def test_a_missing_note_is_not_found_with_a_reason(channel: grpc.aio.Channel, mint: Mint) -> None:
+async def test_a_missing_note_is_not_found_with_a_reason_and_counted(
+    channel: grpc.aio.Channel, mint: Mint
+) -> None:
+    labels = {"method": "/pingou.testkit.v1.NoteService/GetNote", "code": "NOT_FOUND"}
+    before = REGISTRY.get_sample_value("rpc_requests_total", labels) or 0.0
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await notes_pb2_grpc.NoteServiceStub(channel).GetNote(
             notes_pb2.GetNoteRequest(note_id="00000000-0000-4000-8000-000000000000"), metadata=auth(mint())
         )
     assert caught.value.code() == grpc.StatusCode.NOT_FOUND
     assert reason_of(caught.value) == "NOTE_NOT_FOUND"
+    assert REGISTRY.get_sample_value("rpc_requests_total", labels) == before + 1
 
 
 async def test_a_created_note_reads_back(channel: grpc.aio.Channel, mint: Mint) -> None:

@@ -4,10 +4,11 @@ Run from the repository root:
 
     .venv/bin/python -m deploy.local.infra {up,down,status,clean} [--profile dev|test]
 
-The same operations are importable: up(profile) -> Endpoints, down(profile), status(profile)
-and clean(profile). There is no Docker here: PostgreSQL comes from Debian's package (installed
-when missing) and runs as the unprivileged `postgres` user, and Kafka's jars come from Maven
-Central through deploy/local/kafka/pom.xml into a per-machine cache that every clone shares.
+The same operations are importable: up(profile) -> Endpoints, down(profile), status(profile),
+clean(profile) and data_dir(profile) -> Path (the profile's data folder). There is no Docker
+here: PostgreSQL comes from Debian's package (installed when missing) and runs as the
+unprivileged `postgres` user, and Kafka's jars come from Maven Central through
+deploy/local/kafka/pom.xml into a per-machine cache that every clone shares.
 
 When DATABASE_URL or KAFKA_BOOTSTRAP_SERVERS is set, that component is someone else's: `up` only
 checks that it answers, and nothing here starts or stops it.
@@ -18,6 +19,12 @@ A profile's data folder (PINGOU_DATA_DIR if set, else <repo>/.data/<profile>/) h
     logs/           postgres.log and kafka.log
     endpoints.env   DATABASE_URL=... and KAFKA_BOOTSTRAP_SERVERS=..., for other tooling to source
     .pingou-infra   marks the folder as ours (clean deletes nothing else) and serialises commands
+    postgres.location  only when the cluster lives in the fallback folder below: its path
+
+When root runs this and the postgres user cannot reach the data folder (a clone under /root, mode
+0700, say: CI's case), `up` puts the cluster instead in a fallback folder it can reach,
+/var/tmp/pingou-platform/<hash of the data folder's path>/<profile>/postgres; everything else stays
+in the data folder, and `clean` deletes that fallback folder too.
 """
 
 from __future__ import annotations
@@ -36,6 +43,7 @@ import shlex
 import shutil
 import signal
 import socket
+import stat
 import string
 import subprocess
 import sys
@@ -44,7 +52,7 @@ import time
 import xml.etree.ElementTree as ElementTree
 from collections.abc import Awaitable, Callable, Coroutine, Iterator, Sequence
 from pathlib import Path
-from typing import Any, Final, TypeVar
+from typing import Any, BinaryIO, Final, TypeVar
 from urllib.parse import urlsplit
 
 # Neither package ships type information; `unused-ignore` keeps mypy quiet if stubs appear later.
@@ -76,6 +84,9 @@ KAFKA_READY_TIMEOUT_S: Final = 120.0
 KAFKA_STOP_TIMEOUT_S: Final = 60.0
 LOG_ROTATE_BYTES: Final = 50 * 1024 * 1024
 DATA_MARKER: Final = ".pingou-infra"
+PG_LOCATION_FILE: Final = "postgres.location"
+# Where a cluster goes when the postgres user cannot reach the data folder (see _place_cluster).
+PG_FALLBACK_BASE: Final = Path("/var/tmp/pingou-platform")  # noqa: S108 -- root-owned, checked
 
 
 class InfraError(Exception):
@@ -113,17 +124,23 @@ class Endpoints:
 
 @dataclasses.dataclass(frozen=True)
 class Layout:
-    """Where a profile keeps its files."""
+    """Where a profile keeps its files: all in root, except the cluster when the postgres user
+    cannot reach root (then pgdata is the fallback folder, see _place_cluster)."""
 
     root: Path
+    pgdata: Path
 
     @property
     def marker(self) -> Path:
         return self.root / DATA_MARKER
 
     @property
-    def pgdata(self) -> Path:
+    def default_pgdata(self) -> Path:
         return self.root / "postgres"
+
+    @property
+    def pg_location_file(self) -> Path:
+        return self.root / PG_LOCATION_FILE
 
     @property
     def kafka(self) -> Path:
@@ -213,16 +230,32 @@ def status(profile: str = "dev") -> list[tuple[str, str, str]]:
 
 
 def clean(profile: str = "dev") -> None:
-    """down, then delete the profile's data folder (the shared Kafka jar cache stays)."""
+    """down, then delete the profile's data folder and its fallback cluster folder, if any
+    (the shared Kafka jar cache stays)."""
     _, layout = _resolve(profile)
-    if not layout.root.exists():
-        return
-    if not layout.marker.exists() and any(layout.root.iterdir()):
-        # PINGOU_DATA_DIR may point anywhere: delete only a folder that `up` made its own.
-        raise InfraError(f"refusing to delete {layout.root}: it has no {DATA_MARKER} marker")
-    down(profile)
-    _say(f"deleting {layout.root}")
-    shutil.rmtree(layout.root)
+    if layout.root.exists():
+        if not layout.marker.exists() and any(layout.root.iterdir()):
+            # PINGOU_DATA_DIR may point anywhere: delete only a folder that `up` made its own.
+            raise InfraError(f"refusing to delete {layout.root}: it has no {DATA_MARKER} marker")
+        down(profile)
+        _say(f"deleting {layout.root}")
+        shutil.rmtree(layout.root)
+    # The fallback folder is named after this data folder, so it is ours even when the data
+    # folder (and its postgres.location) is already gone.
+    fallback = _fallback_pgdata(layout.root, profile)
+    if fallback.exists():
+        _postgres_stop(dataclasses.replace(layout, pgdata=fallback))  # down() did, unless root was gone
+        _say(f"deleting {fallback}")
+        shutil.rmtree(fallback)
+        for parent in (fallback.parent, fallback.parent.parent):  # <hash>/<profile>, then <hash>
+            with contextlib.suppress(OSError):
+                parent.rmdir()  # only when empty: the other profile's folder may live there
+
+
+def data_dir(profile: str = "dev") -> Path:
+    """The profile's data folder (PINGOU_DATA_DIR if set, else <repo>/.data/<profile>); it may not
+    exist yet. The PostgreSQL cluster may live outside it (see the module's docstring)."""
+    return _resolve(profile)[1].root
 
 
 # --------------------------------------------------------------------------- profile and folders
@@ -233,7 +266,40 @@ def _resolve(profile: str) -> tuple[Profile, Layout]:
         raise InfraError(f"unknown profile {profile!r} (known: {', '.join(PROFILES)})")
     override = os.environ.get("PINGOU_DATA_DIR")
     root = Path(override).resolve() if override else REPO_ROOT / ".data" / profile
-    return PROFILES[profile], Layout(root)
+    return PROFILES[profile], Layout(root, _pgdata_location(root, profile))
+
+
+def _pgdata_location(root: Path, profile: str) -> Path:
+    """Where this data folder's cluster is, or goes unless `up` places it elsewhere.
+
+    That is root/postgres unless `up` put it in the fallback folder (_place_cluster), which
+    postgres.location records; a cluster found only in the fallback folder counts too, in case
+    that file was lost. A postgres.location naming any other folder (one copied along with the
+    data folder from another checkout, say) is ignored: each data folder has its own cluster.
+    """
+    default, fallback = root / "postgres", _fallback_pgdata(root, profile)
+    try:
+        recorded = Path((root / PG_LOCATION_FILE).read_text().strip())
+    except OSError:
+        recorded = None
+    if recorded == fallback or (_has_cluster(fallback) and not _has_cluster(default)):
+        return fallback
+    return default
+
+
+def _fallback_pgdata(root: Path, profile: str) -> Path:
+    """The cluster folder for a data folder the postgres user cannot reach: named after the
+    data folder's absolute path, so every command (and every process) finds the same one."""
+    digest = hashlib.sha256(str(root).encode()).hexdigest()[:12]
+    return PG_FALLBACK_BASE / digest / profile / "postgres"
+
+
+def _has_cluster(pgdata: Path) -> bool:
+    """PG_VERSION marks a cluster (see _pg_init); an unreadable folder counts as none."""
+    try:
+        return (pgdata / "PG_VERSION").exists()
+    except OSError:  # PermissionError: a non-root caller and the postgres user's 0700 folder
+        return False
 
 
 def _claim_data_dir(layout: Layout) -> None:
@@ -307,6 +373,7 @@ def _postgres_up(prof: Profile, layout: Layout) -> str:
         return external
     bin_dir = _pg_bin_dir(layout.pgdata)
     _ensure_pg_os_user()
+    layout = _place_cluster(layout, prof)
     _pg_init(layout, bin_dir)
     _pg_configure(layout, prof)
     if _pg_running(bin_dir, layout.pgdata):
@@ -417,12 +484,83 @@ def _pg_init(layout: Layout, bin_dir: Path) -> None:
     )
 
 
+def _place_cluster(layout: Layout, prof: Profile) -> Layout:
+    """Decides, before the cluster exists, whether it goes in the data folder or, when the
+    postgres user cannot reach that (a clone under /root, mode 0700), in the fallback folder.
+
+    The choice is recorded in postgres.location (removed when the data folder is used), which
+    _resolve reads, so down, status, clean and the next `up` find the same cluster.
+    """
+    if _has_cluster(layout.pgdata):  # placed by an earlier `up`
+        if layout.pgdata != layout.default_pgdata and not layout.pg_location_file.exists():
+            _write_atomically(layout.pg_location_file, f"{layout.pgdata}\n")  # it was lost
+        return layout
+    default = layout.default_pgdata
+    if os.geteuid() != 0 or _pg_user_can_use_new_folder(default):
+        layout.pg_location_file.unlink(missing_ok=True)
+        return dataclasses.replace(layout, pgdata=default)
+    fallback = _fallback_pgdata(layout.root, prof.name)
+    _say(
+        f"the {PG_OS_USER} user cannot reach {default} (a parent folder is not traversable for "
+        f"it): the cluster goes in {fallback} instead"
+    )
+    _make_fallback_folder(fallback)
+    _check_pg_user_can_write(fallback)
+    _write_atomically(layout.pg_location_file, f"{fallback}\n")
+    return dataclasses.replace(layout, pgdata=fallback)
+
+
+def _pg_user_can_use_new_folder(pgdata: Path) -> bool:
+    """Makes pgdata as _pg_init would and checks that the postgres user can write it; a folder
+    made here in vain is removed again."""
+    existed = pgdata.exists()
+    pgdata.mkdir(mode=0o700, exist_ok=True)
+    _give_to_pg_user(pgdata)
+    if _pg_user_can_write(pgdata):
+        return True
+    if not existed:
+        with contextlib.suppress(OSError):
+            pgdata.rmdir()
+    return False
+
+
+def _make_fallback_folder(pgdata: Path) -> None:
+    """Creates the fallback cluster folder for the postgres user, under parents that root owns
+    and only root can write (mode 0755): /var/tmp is world-writable, so a parent someone else
+    made first is refused rather than trusted."""
+    try:
+        for path in (PG_FALLBACK_BASE, pgdata.parent.parent, pgdata.parent):
+            path.mkdir(mode=0o755, exist_ok=True)
+            info = path.lstat()
+            if not stat.S_ISDIR(info.st_mode) or info.st_uid != 0:
+                raise InfraError(f"{path} is not a folder that root owns")
+            path.chmod(0o755)  # mkdir's mode went through the umask
+        pgdata.mkdir(mode=0o700, exist_ok=True)
+        if not stat.S_ISDIR(pgdata.lstat().st_mode):
+            raise InfraError(f"{pgdata} is not a folder")
+        _give_to_pg_user(pgdata)
+    except (OSError, InfraError) as err:
+        raise InfraError(
+            f"the {PG_OS_USER} user cannot reach the data folder, and the fallback folder "
+            f"{pgdata} cannot be made ({err}); set PINGOU_DATA_DIR to a folder it can reach "
+            "(e.g. under /var/tmp)"
+        ) from err
+
+
+def _pg_user_can_write(folder: Path) -> bool:
+    """Whether the postgres user can enter and write the folder (which needs every parent
+    traversable); an ordinary user runs the cluster as itself, so for it always true."""
+    if os.geteuid() != 0:
+        return True
+    probe = subprocess.run(
+        _as_pg_user(["test", "-w", str(folder), "-a", "-x", str(folder)]), cwd="/", check=False
+    )
+    return probe.returncode == 0
+
+
 def _check_pg_user_can_write(folder: Path) -> None:
     """Fails early and clearly when a parent folder (say /root, mode 0700) blocks the user."""
-    if os.geteuid() != 0:
-        return
-    probe = subprocess.run(_as_pg_user(["test", "-w", str(folder)]), cwd="/", check=False)
-    if probe.returncode != 0:
+    if not _pg_user_can_write(folder):
         raise InfraError(
             f"the {PG_OS_USER} user cannot write {folder}: a parent folder is not traversable "
             "for it; set PINGOU_DATA_DIR to a folder it can reach (e.g. under /var/tmp)"
@@ -481,28 +619,29 @@ def _pg_running(bin_dir: Path, pgdata: Path) -> bool:
 def _pg_start(prof: Profile, layout: Layout, bin_dir: Path) -> None:
     _require_free_port(prof.pg_port, "PostgreSQL", layout)
     _rotate_log(layout.pg_log)
-    layout.pg_log.touch()
-    _give_to_pg_user(layout.pg_log)  # pg_ctl opens it as the postgres user
     _say(f"starting PostgreSQL on {HOST}:{prof.pg_port} (log: {layout.pg_log})")
-    _run(
-        _as_pg_user(
-            [
-                str(bin_dir / "pg_ctl"),
-                "start",
-                "--pgdata",
-                str(layout.pgdata),
-                "--log",
-                str(layout.pg_log),
-                "--wait",
-                "--timeout",
-                str(int(PG_READY_TIMEOUT_S)),
-            ]
-        ),
-        "starting PostgreSQL",
-        env=_pg_env(),
-        log=layout.pg_log,
-        detach=True,
-    )
+    # We open the log and hand it over as pg_ctl's stdout, which the server inherits (pg_ctl
+    # without --log sends the server's output there): the postgres user need not reach the
+    # data folder (see _place_cluster). pg_ctl's own progress lines land in the log too.
+    with layout.pg_log.open("ab") as log:
+        _run(
+            _as_pg_user(
+                [
+                    str(bin_dir / "pg_ctl"),
+                    "start",
+                    "--pgdata",
+                    str(layout.pgdata),
+                    "--wait",
+                    "--timeout",
+                    str(int(PG_READY_TIMEOUT_S)),
+                ]
+            ),
+            "starting PostgreSQL",
+            env=_pg_env(),
+            log=layout.pg_log,
+            detach=True,
+            stdout=log,
+        )
 
 
 async def _pg_ready_with_app_database(superuser_dsn: str, layout: Layout) -> None:
@@ -847,15 +986,18 @@ def _run(
     env: dict[str, str] | None = None,
     log: Path | None = None,
     detach: bool = False,
+    stdout: BinaryIO | None = None,
 ) -> str:
     """Runs a command to completion and returns its stdout; on failure, says what failed.
 
     detach puts it in a new session, so a server it leaves behind (pg_ctl start) is out of
-    reach of a terminal's Ctrl-C.
+    reach of a terminal's Ctrl-C. stdout, when given, receives the command's output instead
+    (which is then not returned).
     """
     result = subprocess.run(
         command,
-        capture_output=True,
+        stdout=subprocess.PIPE if stdout is None else stdout,
+        stderr=subprocess.PIPE,
         text=True,
         env=env,
         cwd="/",
@@ -864,12 +1006,12 @@ def _run(
         check=False,
     )
     if result.returncode != 0:
-        output = (result.stdout + result.stderr).strip()
+        output = ((result.stdout or "") + result.stderr).strip()
         raise InfraError(
             f"{what} failed (exit {result.returncode}): {shlex.join(command)}\n"
             f"{_last_lines(output, 30)}{_log_excerpt(log)}"
         )
-    return result.stdout
+    return result.stdout or ""
 
 
 def _tool(name: str, debian_package: str) -> str:

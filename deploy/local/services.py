@@ -67,7 +67,11 @@ def service_env(spec: ServiceSpec, base: Mapping[str, str]) -> dict[str, str]:
 def migrate(spec: ServiceSpec, env: Mapping[str, str]) -> None:
     result = subprocess.run(
         [sys.executable, "-m", spec.module, "migrate"],
-        cwd=REPO_ROOT, env=service_env(spec, env), capture_output=True, text=True, check=False,
+        cwd=REPO_ROOT,
+        env=service_env(spec, env),
+        capture_output=True,
+        text=True,
+        check=False,
     )
     if result.returncode != 0:
         raise RuntimeError(f"{spec.name}: migrations failed:\n{result.stderr[-4000:]}")
@@ -84,8 +88,12 @@ def start(spec: ServiceSpec, env: Mapping[str, str], data_dir: Path, *, ready_ti
         with log.open("ab") as output:
             process = subprocess.Popen(
                 [sys.executable, "-m", spec.module],
-                cwd=REPO_ROOT, env=service_env(spec, env), stdout=output, stderr=output,
-                stdin=subprocess.DEVNULL, start_new_session=True,
+                cwd=REPO_ROOT,
+                env=service_env(spec, env),
+                stdout=output,
+                stderr=output,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
             )
         pid = process.pid
         pid_file.write_text(str(pid))
@@ -94,7 +102,9 @@ def start(spec: ServiceSpec, env: Mapping[str, str], data_dir: Path, *, ready_ti
         if _alive_pid(pid_file) is None:
             raise RuntimeError(f"{spec.name} exited during start; see {_log_file(data_dir, spec)}")
         if time.monotonic() > deadline:
-            raise RuntimeError(f"{spec.name} not SERVING after {ready_timeout:.0f}s; see {_log_file(data_dir, spec)}")
+            raise RuntimeError(
+                f"{spec.name} not SERVING after {ready_timeout:.0f}s; see {_log_file(data_dir, spec)}"
+            )
         time.sleep(0.2)
     return pid
 

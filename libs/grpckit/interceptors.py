@@ -45,8 +45,11 @@ class PlatformInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # 
     ) -> grpc.RpcMethodHandler:
         handler = await continuation(details)
         method: str = details.method
-        if handler is None or method.startswith(PUBLIC_PREFIXES) or handler.unary_unary is None:
+        if handler is None or method.startswith(PUBLIC_PREFIXES):
             return handler
+        if handler.unary_unary is None:
+            # Secure by default: a streaming method would otherwise skip authentication entirely.
+            return grpc.unary_unary_rpc_method_handler(_streaming_refused)
         metadata = dict(details.invocation_metadata or ())
         return grpc.unary_unary_rpc_method_handler(
             self._wrap(method, metadata, handler.unary_unary),
@@ -102,3 +105,8 @@ class PlatformInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # 
                 f"this instance does not serve the {principal.line} line", reason="LINE_NOT_SERVED"
             )
         return principal
+
+
+async def _streaming_refused(request: Any, context: grpc.aio.ServicerContext) -> Any:
+    await context.abort(grpc.StatusCode.UNIMPLEMENTED, "streaming methods are not served by the platform")
+

@@ -10,6 +10,7 @@ component: `<name> <host:port> <SERVING|NOT_SERVING|DOWN>`.
 from __future__ import annotations
 
 import argparse
+import secrets
 import sys
 from pathlib import Path
 
@@ -25,6 +26,16 @@ def keys(data_dir: Path) -> tuple[Path, Path]:
     return private, public
 
 
+def identity_salt(data_dir: Path) -> str:
+    """The local salt of identity-link hashes, made once and kept with the data it hashes."""
+    path = data_dir / "keys" / "identity-link.salt"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_hex(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
 def up(profile: str) -> None:
     endpoints = infra.up(profile)
     data_dir = infra.data_dir(profile)
@@ -33,6 +44,7 @@ def up(profile: str) -> None:
         "DATABASE_URL": endpoints.database_url,
         "KAFKA_BOOTSTRAP_SERVERS": endpoints.kafka_bootstrap,
         "JWT_PUBLIC_KEY_FILE": str(public_key),
+        "IDENTITY_LINK_SALT": identity_salt(data_dir),
     }
     services.up_all(env, data_dir)
     status(profile)

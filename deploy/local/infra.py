@@ -552,9 +552,7 @@ def _pg_user_can_write(folder: Path) -> bool:
     traversable); an ordinary user runs the cluster as itself, so for it always true."""
     if os.geteuid() != 0:
         return True
-    probe = subprocess.run(
-        _as_pg_user(["test", "-w", str(folder), "-a", "-x", str(folder)]), cwd="/", check=False
-    )
+    probe = subprocess.run(_as_pg_user(["test", "-w", str(folder), "-a", "-x", str(folder)]), cwd="/", check=False)
     return probe.returncode == 0
 
 
@@ -645,9 +643,7 @@ def _pg_start(prof: Profile, layout: Layout, bin_dir: Path) -> None:
 
 
 async def _pg_ready_with_app_database(superuser_dsn: str, layout: Layout) -> None:
-    await _wait_until_ready(
-        "PostgreSQL", _probe_postgres, superuser_dsn, PG_READY_TIMEOUT_S, log=layout.pg_log
-    )
+    await _wait_until_ready("PostgreSQL", _probe_postgres, superuser_dsn, PG_READY_TIMEOUT_S, log=layout.pg_log)
     conn = await asyncpg.connect(superuser_dsn, timeout=PROBE_TIMEOUT_S)
     try:
         if not await conn.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", APP_ROLE):
@@ -927,9 +923,7 @@ async def _any_port_open(bootstrap: str) -> bool:
     for server in bootstrap.split(","):
         host, _, port = server.strip().rpartition(":")
         try:
-            _, writer = await asyncio.wait_for(
-                asyncio.open_connection(host.strip("[]"), int(port)), PROBE_TIMEOUT_S
-            )
+            _, writer = await asyncio.wait_for(asyncio.open_connection(host.strip("[]"), int(port)), PROBE_TIMEOUT_S)
         except (OSError, ValueError):
             continue
         writer.close()
@@ -957,9 +951,7 @@ async def _wait_until_ready(
         if alive is not None and not alive():
             raise InfraError(f"{what} exited while starting{_log_excerpt(log)}")
         if time.monotonic() >= deadline:
-            raise InfraError(
-                f"{what} did not answer within {timeout_s:.0f} s (last: {problem}){_log_excerpt(log)}"
-            )
+            raise InfraError(f"{what} did not answer within {timeout_s:.0f} s (last: {problem}){_log_excerpt(log)}")
         await asyncio.sleep(0.5)
 
 

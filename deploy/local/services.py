@@ -34,7 +34,9 @@ class ServiceSpec:
 
 
 # The product services, in start order. Each issue that adds a service adds its line here.
-SERVICES: tuple[ServiceSpec, ...] = ()
+SERVICES: tuple[ServiceSpec, ...] = (
+    ServiceSpec("segmentation", "services.segmentation", port=50053, metrics_port=9153),
+)
 
 
 def _pid_file(data_dir: Path, spec: ServiceSpec) -> Path:
@@ -102,9 +104,7 @@ def start(spec: ServiceSpec, env: Mapping[str, str], data_dir: Path, *, ready_ti
         if _alive_pid(pid_file) is None:
             raise RuntimeError(f"{spec.name} exited during start; see {_log_file(data_dir, spec)}")
         if time.monotonic() > deadline:
-            raise RuntimeError(
-                f"{spec.name} not SERVING after {ready_timeout:.0f}s; see {_log_file(data_dir, spec)}"
-            )
+            raise RuntimeError(f"{spec.name} not SERVING after {ready_timeout:.0f}s; see {_log_file(data_dir, spec)}")
         time.sleep(0.2)
     return pid
 

@@ -4,7 +4,7 @@ Tokens are Ed25519-signed JWTs (algorithm EdDSA) carrying `sub`, `line` and `rol
 the public key; `python -m libs.auth` mints tokens from a local private key for development and tests.
 """
 
-from libs.auth.policy import ensure_same_line, require_line, require_role
+from libs.auth.policy import authorize_user_access, ensure_same_line, require_line, require_role
 from libs.auth.principal import Principal, Role, current_principal, use_principal
 from libs.auth.tokens import TokenIssuer, TokenVerifier, generate_key_pair
 
@@ -13,6 +13,7 @@ __all__ = [
     "Role",
     "TokenIssuer",
     "TokenVerifier",
+    "authorize_user_access",
     "current_principal",
     "ensure_same_line",
     "generate_key_pair",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from libs.auth.principal import Principal, Role
-from libs.core import BusinessLine, PermissionDenied
+from libs.core import BusinessLine, PermissionDenied, user_line
 from libs.logs import get_logger
 
 log = get_logger(__name__)
@@ -13,9 +13,7 @@ def require_line(principal: Principal, line: BusinessLine) -> None:
     """The caller's token must belong to `line`: a pingou caller never touches mall data and vice versa."""
     if principal.line is not line:
         # Every cross-line attempt is logged: it is either a bug in a client or an attack.
-        log.warning(
-            "cross_line_access_denied", subject=principal.subject, token_line=principal.line, target_line=line
-        )
+        log.warning("cross_line_access_denied", subject=principal.subject, token_line=principal.line, target_line=line)
         raise PermissionDenied(
             f"a {principal.line} token cannot access {line} data",
             reason="LINE_MISMATCH",
@@ -34,3 +32,17 @@ def require_role(principal: Principal, *roles: Role) -> None:
         wanted = ", ".join(sorted(role.value for role in roles))
         log.warning("role_denied", subject=principal.subject, roles=sorted(principal.roles), wanted=wanted)
         raise PermissionDenied(f"this call needs one of the roles: {wanted}", reason="ROLE_REQUIRED")
+
+
+def authorize_user_access(
+    principal: Principal, user_id: str, *, roles: tuple[Role, ...], allow_self: bool = False
+) -> BusinessLine:
+    """The check in front of every call that names a user: the id must be well formed, its line must be
+    the caller's line (PERMISSION_DENIED, logged, otherwise), and the caller must hold one of `roles`
+    or, with `allow_self`, be that user. Returns the user's line."""
+    line = user_line(user_id)
+    require_line(principal, line)
+    if allow_self and principal.subject == user_id and principal.has_role(Role.USER):
+        return line
+    require_role(principal, *roles)
+    return line

@@ -13,6 +13,7 @@ from libs.core.errors import (
     Unauthenticated,
     Unavailable,
 )
+from libs.core.ids import format_user_id, user_line
 from libs.core.lines import BusinessLine
 
 __all__ = [
@@ -28,4 +29,6 @@ __all__ = [
     "ResourceExhausted",
     "Unauthenticated",
     "Unavailable",
+    "format_user_id",
+    "user_line",
 ]

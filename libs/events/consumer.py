@@ -79,9 +79,7 @@ class IdempotentConsumer:
         self._pool = pool
         self._bootstrap = bootstrap_servers
         self._topics = list(topics)
-        self._handlers = {
-            message_type.DESCRIPTOR.full_name: (message_type, h) for message_type, h in handlers.items()
-        }
+        self._handlers = {message_type.DESCRIPTOR.full_name: (message_type, h) for message_type, h in handlers.items()}
         self._max_attempts = max_attempts
         self._retry_pause = retry_pause
 
@@ -151,9 +149,7 @@ class IdempotentConsumer:
                 await asyncio.sleep(min(5.0, self._retry_pause * 2 ** min(failures, 5)))
             except Exception as error:
                 failures += 1
-                log.warning(
-                    "consumer_handler_failed", consumer=self.name, attempt=failures, error=repr(error)
-                )
+                log.warning("consumer_handler_failed", consumer=self.name, attempt=failures, error=repr(error))
                 if failures >= self._max_attempts:
                     raise PoisonMessage(f"handler failed {failures} times: {error!r}") from error
                 await asyncio.sleep(self._retry_pause)
@@ -175,9 +171,7 @@ class IdempotentConsumer:
         return "handled"
 
     async def _dead_letter(self, record: ConsumerRecord[Any, Any], producer: Any, error: str) -> None:
-        log.error(
-            "consumer_dead_letter", consumer=self.name, topic=record.topic, offset=record.offset, error=error
-        )
+        log.error("consumer_dead_letter", consumer=self.name, topic=record.topic, offset=record.offset, error=error)
         headers = [
             *(record.headers or ()),
             ("dlq.error", error.encode()[:4000]),

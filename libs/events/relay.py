@@ -103,9 +103,7 @@ class OutboxRelay:
             for row in rows:
                 headers = [(name, value.encode()) for name, value in json.loads(row["headers"]).items()]
                 deliveries.append(
-                    await producer.send(
-                        row["topic"], value=row["payload"], key=row["key"].encode(), headers=headers
-                    )
+                    await producer.send(row["topic"], value=row["payload"], key=row["key"].encode(), headers=headers)
                 )
             await asyncio.gather(*deliveries)
         except Exception as error:

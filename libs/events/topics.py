@@ -30,10 +30,7 @@ async def ensure_topics(
         if not missing:
             return []
         response = await admin.create_topics(
-            [
-                NewTopic(name, num_partitions=partitions, replication_factor=replication_factor)
-                for name in missing
-            ]
+            [NewTopic(name, num_partitions=partitions, replication_factor=replication_factor) for name in missing]
         )
         for name, code, *rest in response.topic_errors:
             if code not in (0, TOPIC_ALREADY_EXISTS):

@@ -101,12 +101,9 @@ class PlatformInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # 
         principal = self._verifier.verify(token.strip())
         if principal.line not in self._served_lines:
             log.warning("line_not_served", subject=principal.subject, token_line=principal.line)
-            raise PermissionDenied(
-                f"this instance does not serve the {principal.line} line", reason="LINE_NOT_SERVED"
-            )
+            raise PermissionDenied(f"this instance does not serve the {principal.line} line", reason="LINE_NOT_SERVED")
         return principal
 
 
 async def _streaming_refused(request: Any, context: grpc.aio.ServicerContext) -> Any:
     await context.abort(grpc.StatusCode.UNIMPLEMENTED, "streaming methods are not served by the platform")
-

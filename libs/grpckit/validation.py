@@ -43,6 +43,4 @@ class Violations:
     def raise_if_any(self) -> None:
         if self._found:
             summary = "; ".join(f"{v.field} {v.description}" for v in self._found)
-            raise InvalidArgument(
-                f"invalid request: {summary}", reason="INVALID_ARGUMENT", violations=self._found
-            )
+            raise InvalidArgument(f"invalid request: {summary}", reason="INVALID_ARGUMENT", violations=self._found)

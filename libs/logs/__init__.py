@@ -40,9 +40,7 @@ def _shared_processors() -> list[Any]:
 def configure_logging(*, service: str, level: str = "info", log_format: LogFormat = "auto") -> None:
     """Set up structlog and the standard library's root logger once, at process start."""
     use_json = log_format == "json" or (log_format == "auto" and not sys.stderr.isatty())
-    renderer: Any = (
-        structlog.processors.JSONRenderer() if use_json else structlog.dev.ConsoleRenderer(colors=False)
-    )
+    renderer: Any = structlog.processors.JSONRenderer() if use_json else structlog.dev.ConsoleRenderer(colors=False)
     structlog.configure(
         processors=[
             *_shared_processors(),

@@ -19,9 +19,7 @@ pytestmark = pytest.mark.infra
 
 
 @pytest.fixture(scope="module")
-async def server(
-    infra: Infra, database_url: str, keys: Keys, topic_prefix: str
-) -> AsyncIterator[RunningServer]:
+async def server(infra: Infra, database_url: str, keys: Keys, topic_prefix: str) -> AsyncIterator[RunningServer]:
     settings = notes_settings(
         database_url=database_url,
         kafka=infra.kafka_bootstrap,

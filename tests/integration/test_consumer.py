@@ -58,14 +58,10 @@ def note_event(author: str, event_id: uuid.UUID | None = None) -> tuple[bytes, b
 
 
 async def notes_of(pool: asyncpg.Pool, author: str) -> int:
-    return int(
-        await pool.fetchval("SELECT coalesce(sum(notes), 0) FROM note_stats WHERE author = $1", author)
-    )
+    return int(await pool.fetchval("SELECT coalesce(sum(notes), 0) FROM note_stats WHERE author = $1", author))
 
 
-def consumer(
-    name: str, pool: asyncpg.Pool, infra: Infra, topic: str, **options: object
-) -> IdempotentConsumer:
+def consumer(name: str, pool: asyncpg.Pool, infra: Infra, topic: str, **options: object) -> IdempotentConsumer:
     return IdempotentConsumer(
         name=name,
         pool=pool,
@@ -103,9 +99,7 @@ async def test_a_redelivered_event_has_no_second_effect(pool: asyncpg.Pool, infr
 async def test_a_poison_message_goes_to_the_dead_letter_topic_and_the_next_is_handled(
     pool: asyncpg.Pool, infra: Infra, topic: str
 ) -> None:
-    await produce(
-        infra.kafka_bootstrap, topic, [(b"same-key", b"\xff\x00 not an envelope"), note_event("dan")]
-    )
+    await produce(infra.kafka_bootstrap, topic, [(b"same-key", b"\xff\x00 not an envelope"), note_event("dan")])
     run = asyncio.create_task(consumer(f"poison-{uuid.uuid4().hex[:6]}", pool, infra, topic).run())
     try:
         await eventually(lambda: notes_of(pool, "dan"))

@@ -24,21 +24,15 @@ async def test_a_service_is_migrated_started_reused_probed_and_stopped(
         "JWT_PUBLIC_KEY_FILE": str(keys.public),
         "KAFKA_TOPIC_PREFIX": topic_prefix + "local.",
     }
-    assert await asyncio.to_thread(services.status_all, [spec]) == [
-        ("notes", f"127.0.0.1:{spec.port}", "DOWN")
-    ]
+    assert await asyncio.to_thread(services.status_all, [spec]) == [("notes", f"127.0.0.1:{spec.port}", "DOWN")]
     try:
         await asyncio.to_thread(services.up_all, env, tmp_path, [spec])
         first_pid = (tmp_path / "run" / "notes.pid").read_text()
-        assert await asyncio.to_thread(services.status_all, [spec]) == [
-            ("notes", f"127.0.0.1:{spec.port}", "SERVING")
-        ]
+        assert await asyncio.to_thread(services.status_all, [spec]) == [("notes", f"127.0.0.1:{spec.port}", "SERVING")]
         await asyncio.to_thread(services.up_all, env, tmp_path, [spec])
         assert (tmp_path / "run" / "notes.pid").read_text() == first_pid  # reused, not started twice
     finally:
         await asyncio.to_thread(services.down_all, tmp_path, [spec])
-    assert await asyncio.to_thread(services.status_all, [spec]) == [
-        ("notes", f"127.0.0.1:{spec.port}", "DOWN")
-    ]
+    assert await asyncio.to_thread(services.status_all, [spec]) == [("notes", f"127.0.0.1:{spec.port}", "DOWN")]
     assert not (tmp_path / "run" / "notes.pid").exists()
     assert "server_stopped" in (tmp_path / "logs" / "notes.log").read_text()

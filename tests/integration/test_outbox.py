@@ -49,9 +49,7 @@ class Scenario:
         self.pool: asyncpg.Pool
 
     async def __aenter__(self) -> Scenario:
-        await asyncio.to_thread(
-            migrate, self.database_url, schema=self.schema, sources=[MIGRATIONS, NOTES_MIGRATIONS]
-        )
+        await asyncio.to_thread(migrate, self.database_url, schema=self.schema, sources=[MIGRATIONS, NOTES_MIGRATIONS])
         await ensure_topics(self.kafka, [self.topic])
         self.pool = await create_pool(self.database_url, schema=self.schema, application_name="tests")
         return self
@@ -174,9 +172,7 @@ async def test_a_relay_killed_mid_batch_still_delivers_every_event_and_effects_h
                             scenario.topic,
                             f"author-{n % authors}",
                             BusinessLine.PINGOU,
-                            notes_pb2.NoteCreated(
-                                note_id=str(n), author=f"author-{n % authors}", text=str(n)
-                            ),
+                            notes_pb2.NoteCreated(note_id=str(n), author=f"author-{n % authors}", text=str(n)),
                         )
                         for n in range(start, start + 500)
                     ],

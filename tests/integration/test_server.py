@@ -45,9 +45,7 @@ async def pingou_only_server(
 
 @pytest.fixture
 async def channel(pingou_only_server: RunningServer) -> AsyncIterator[grpc.aio.Channel]:
-    async with open_channel(
-        f"127.0.0.1:{pingou_only_server.port}", max_send_bytes=4 * 1024 * 1024
-    ) as channel:
+    async with open_channel(f"127.0.0.1:{pingou_only_server.port}", max_send_bytes=4 * 1024 * 1024) as channel:
         yield channel
 
 
@@ -130,9 +128,7 @@ async def test_bad_input_is_invalid_argument_naming_each_field(channel: grpc.aio
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
 
 
-async def test_a_missing_note_is_not_found_with_a_reason_and_counted(
-    channel: grpc.aio.Channel, mint: Mint
-) -> None:
+async def test_a_missing_note_is_not_found_with_a_reason_and_counted(channel: grpc.aio.Channel, mint: Mint) -> None:
     labels = {"method": "/pingou.testkit.v1.NoteService/GetNote", "code": "NOT_FOUND"}
     before = REGISTRY.get_sample_value("rpc_requests_total", labels) or 0.0
     with pytest.raises(grpc.aio.AioRpcError) as caught:

@@ -65,9 +65,7 @@ async def test_one_trace_spans_call_outbox_kafka_and_consumer_and_the_logs(
     assert format(server_span.context.trace_id, "032x") == trace_id
     consumer_span = consumer_spans()[0]
     assert format(consumer_span.context.trace_id, "032x") == trace_id  # type: ignore[attr-defined]
-    rpc_lines = [
-        line for line in logs.lines if line.get("event") == "rpc" and line.get("trace_id") == trace_id
-    ]
+    rpc_lines = [line for line in logs.lines if line.get("event") == "rpc" and line.get("trace_id") == trace_id]
     assert rpc_lines
     assert rpc_lines[0]["method"] == "/pingou.testkit.v1.NoteService/CreateNote"
     effect_lines = [line for line in logs.lines if line.get("event") == "note_counted"]

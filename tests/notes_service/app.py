@@ -81,15 +81,11 @@ class NoteServicer(notes_pb2_grpc.NoteServiceServicer):
                 topic=topic_name(principal.line, "note", prefix=self._prefix),
                 aggregate_id=str(note_id),
                 line=principal.line,
-                payload=notes_pb2.NoteCreated(
-                    note_id=str(note_id), author=principal.subject, text=request.text
-                ),
+                payload=notes_pb2.NoteCreated(note_id=str(note_id), author=principal.subject, text=request.text),
             )
         return notes_pb2.Note(note_id=str(note_id), author=principal.subject, text=request.text)
 
-    async def GetNote(
-        self, request: notes_pb2.GetNoteRequest, context: grpc.aio.ServicerContext
-    ) -> notes_pb2.Note:
+    async def GetNote(self, request: notes_pb2.GetNoteRequest, context: grpc.aio.ServicerContext) -> notes_pb2.Note:
         principal = current_principal()
         row = await self._pools[principal.line].fetchrow(
             "SELECT note_id, author, text FROM notes WHERE note_id = $1", uuid.UUID(request.note_id)
@@ -98,12 +94,8 @@ class NoteServicer(notes_pb2_grpc.NoteServiceServicer):
             raise NotFound(f"no note {request.note_id}", reason="NOTE_NOT_FOUND")
         return notes_pb2.Note(note_id=str(row["note_id"]), author=row["author"], text=row["text"])
 
-    async def Echo(
-        self, request: notes_pb2.EchoRequest, context: grpc.aio.ServicerContext
-    ) -> notes_pb2.EchoReply:
-        attempts = self._echo_attempts[request.attempt_key] = (
-            self._echo_attempts.get(request.attempt_key, 0) + 1
-        )
+    async def Echo(self, request: notes_pb2.EchoRequest, context: grpc.aio.ServicerContext) -> notes_pb2.EchoReply:
+        attempts = self._echo_attempts[request.attempt_key] = self._echo_attempts.get(request.attempt_key, 0) + 1
         if attempts <= request.unavailable_times:
             raise Unavailable(f"attempt {attempts} refused on purpose", reason="TEST_UNAVAILABLE")
         await asyncio.sleep(request.delay_ms / 1000)
@@ -122,18 +114,14 @@ async def count_note(connection: asyncpg.Connection, event: ConsumedEvent) -> No
 
 def migrate_all(settings: NotesSettings) -> None:
     for line in settings.served_lines:
-        migrate(
-            settings.database_url, schema=schema_name(SERVICE, line), sources=[EVENT_MIGRATIONS, MIGRATIONS]
-        )
+        migrate(settings.database_url, schema=schema_name(SERVICE, line), sources=[EVENT_MIGRATIONS, MIGRATIONS])
 
 
 async def build_app(settings: NotesSettings) -> GrpcApp:
     lines = sorted(settings.served_lines)
     await asyncio.to_thread(migrate_all, settings)
     topics = [topic_name(line, "note", prefix=settings.kafka_topic_prefix) for line in lines]
-    await ensure_topics(
-        settings.kafka_bootstrap_servers, topics, replication_factor=settings.kafka_replication_factor
-    )
+    await ensure_topics(settings.kafka_bootstrap_servers, topics, replication_factor=settings.kafka_replication_factor)
     pools = {
         line: await create_pool(
             settings.database_url,

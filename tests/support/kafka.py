@@ -60,9 +60,7 @@ async def rewind_group(bootstrap: str, group_id: str, topic: str) -> None:
         partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
         if not partitions:
             await consumer._client.force_metadata_update()
-            partitions = [
-                TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())
-            ]
+            partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
         consumer.assign(partitions)
         await consumer.commit({partition: 0 for partition in partitions})
     finally:

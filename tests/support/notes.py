@@ -16,9 +16,7 @@ from tests.conftest import REPO
 from tests.notes_service.app import NotesSettings, build_app
 
 
-def notes_settings(
-    *, database_url: str, kafka: str, public_key: str, topic_prefix: str, **extra: Any
-) -> NotesSettings:
+def notes_settings(*, database_url: str, kafka: str, public_key: str, topic_prefix: str, **extra: Any) -> NotesSettings:
     return NotesSettings(
         grpc_port=0,
         database_url=database_url,

@@ -30,9 +30,7 @@ def key_pair(tmp_path_factory: pytest.TempPathFactory) -> tuple[TokenIssuer, Tok
 def test_a_minted_token_verifies_to_its_principal(key_pair: tuple[TokenIssuer, TokenVerifier]) -> None:
     issuer, verifier = key_pair
     token = issuer.mint(subject="p-42", line=BusinessLine.PINGOU, roles=[Role.USER, Role.ANALYTICS])
-    assert verifier.verify(token) == Principal(
-        "p-42", BusinessLine.PINGOU, frozenset({Role.USER, Role.ANALYTICS})
-    )
+    assert verifier.verify(token) == Principal("p-42", BusinessLine.PINGOU, frozenset({Role.USER, Role.ANALYTICS}))
 
 
 def test_an_expired_token_is_refused_with_its_reason(key_pair: tuple[TokenIssuer, TokenVerifier]) -> None:
@@ -43,9 +41,7 @@ def test_an_expired_token_is_refused_with_its_reason(key_pair: tuple[TokenIssuer
     assert caught.value.reason == "TOKEN_EXPIRED"
 
 
-def test_a_token_signed_by_another_key_is_refused(
-    key_pair: tuple[TokenIssuer, TokenVerifier], tmp_path: Path
-) -> None:
+def test_a_token_signed_by_another_key_is_refused(key_pair: tuple[TokenIssuer, TokenVerifier], tmp_path: Path) -> None:
     generate_key_pair(tmp_path / "other", tmp_path / "other.pub")
     token = TokenIssuer.from_file(tmp_path / "other").mint(subject="x", line=BusinessLine.MALL, roles=[])
     with pytest.raises(Unauthenticated) as caught:

@@ -1,0 +1,100 @@
+"""Wiring: settings, migrations, topics, pools, relays, consumers and the gRPC servicer."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from pingou.segmentation.v1 import segmentation_pb2_grpc
+from pydantic import Field, SecretStr
+
+from libs.core import BusinessLine
+from libs.database import create_pool, migrate, schema_name
+from libs.events import MIGRATIONS as EVENT_MIGRATIONS
+from libs.events import IdempotentConsumer, OutboxRelay, ensure_topics, topic_name
+from libs.grpckit import GrpcApp
+from libs.settings import ServiceSettings
+from services.segmentation.adapters.rules_sql import IDENTITY_SCHEMA
+from services.segmentation.domain.cities import DEFAULT_FILE, CityTiers
+from services.segmentation.entrypoints.grpc_api import SERVICE, VALIDATORS, SegmentationServicer
+from services.segmentation.service_layer.profiles import profile_handlers
+from services.segmentation.service_layer.unit_of_work import USER_AGGREGATE
+
+NAME = "segmentation"
+HERE = Path(__file__).resolve().parent
+
+
+class SegmentationSettings(ServiceSettings):
+    service_name: str = NAME
+    # The salt of identity-link hashes: the same on every instance of both lines, secret, never rotated
+    # without re-linking (a new salt makes old links unmatchable).
+    identity_link_salt: SecretStr = Field(min_length=16)
+    city_tiers_file: Path = DEFAULT_FILE
+
+
+def consumed_topics(line: BusinessLine, prefix: str) -> list[str]:
+    aggregates = ["order", "membership"] + (["groupbuy"] if line is BusinessLine.PINGOU else [])
+    return [topic_name(line, aggregate, prefix=prefix) for aggregate in aggregates]
+
+
+def migrate_all(settings: SegmentationSettings) -> None:
+    # Both lines' schemas and the link table always exist: new-to-company reads across them.
+    migrate(settings.database_url, schema=IDENTITY_SCHEMA, sources=[HERE / "migrations_identity"])
+    for line in BusinessLine:
+        migrate(
+            settings.database_url,
+            schema=schema_name(NAME, line),
+            sources=[EVENT_MIGRATIONS, HERE / "migrations"],
+        )
+
+
+async def build_app(settings: SegmentationSettings) -> GrpcApp:
+    lines = sorted(settings.served_lines)
+    await asyncio.to_thread(migrate_all, settings)
+    prefix = settings.kafka_topic_prefix
+    topics = [topic_name(line, USER_AGGREGATE, prefix=prefix) for line in lines]
+    topics += [topic for line in lines for topic in consumed_topics(line, prefix)]
+    await ensure_topics(settings.kafka_bootstrap_servers, topics, replication_factor=settings.kafka_replication_factor)
+    pools = {
+        line: await create_pool(
+            settings.database_url,
+            schema=schema_name(NAME, line),
+            application_name=f"{NAME}-{line}",
+            max_size=settings.database_pool_size,
+        )
+        for line in lines
+    }
+    workers = []
+    for line in lines:
+        relay = OutboxRelay(
+            dsn=settings.database_url,
+            schema=schema_name(NAME, line),
+            bootstrap_servers=settings.kafka_bootstrap_servers,
+        )
+        consumer = IdempotentConsumer(
+            name=f"{prefix}{NAME}-profiles-{line}",
+            pool=pools[line],
+            bootstrap_servers=settings.kafka_bootstrap_servers,
+            topics=consumed_topics(line, prefix),
+            handlers=profile_handlers(line),
+        )
+        workers += [relay.run, consumer.run]
+
+    async def close_pools() -> None:
+        for pool in pools.values():
+            await pool.close()
+
+    servicer = SegmentationServicer(
+        pools=pools,
+        cities=CityTiers.load(settings.city_tiers_file),
+        salt=settings.identity_link_salt.get_secret_value().encode(),
+        topic_prefix=prefix,
+    )
+    return GrpcApp(
+        name=NAME,
+        register=lambda server: segmentation_pb2_grpc.add_SegmentationServiceServicer_to_server(servicer, server),
+        service_names=[SERVICE],
+        validators=VALIDATORS,
+        workers=workers,
+        on_stop=[close_pools],
+    )

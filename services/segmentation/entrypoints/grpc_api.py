@@ -1,0 +1,353 @@
+"""The gRPC adapter: request validation, authorization, proto <-> domain. Use cases do the work."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+import grpc
+from google.protobuf.timestamp_pb2 import Timestamp
+from pingou.segmentation.v1 import segmentation_pb2 as pb
+from pingou.segmentation.v1 import segmentation_pb2_grpc as pb_grpc
+
+from libs.auth import Role, authorize_user_access, current_principal, require_line, require_role
+from libs.core import BusinessLine, user_line
+from libs.events.envelope import LINE_TO_PROTO
+from libs.grpckit import Violations
+from libs.grpckit.validation import Validator
+from services.segmentation.domain.cities import CityTiers
+from services.segmentation.domain.model import (
+    MAX_CITY_LENGTH,
+    IdentityKind,
+    Segment,
+    SegmentRule,
+    User,
+)
+from services.segmentation.service_layer import segments, users
+from services.segmentation.service_layer.unit_of_work import UnitOfWork
+from services.segmentation.service_layer.users import CHANNEL_TO_PROTO, Identity
+
+SERVICE = pb.DESCRIPTOR.services_by_name["SegmentationService"].full_name
+CHANNEL_FROM_PROTO = {value: key for key, value in CHANNEL_TO_PROTO.items()}
+LINE_FROM_PROTO: dict[int, BusinessLine] = {value: key for key, value in LINE_TO_PROTO.items()}
+KIND_FROM_PROTO = {
+    pb.IDENTITY_KIND_WECHAT_UNIONID: IdentityKind.WECHAT_UNIONID,
+    pb.IDENTITY_KIND_PHONE: IdentityKind.PHONE,
+}
+KIND_TO_PROTO = {value: key for key, value in KIND_FROM_PROTO.items()}
+MAX_IDENTITY_LENGTH = 64
+MAX_PAGE_SIZE, DEFAULT_PAGE_SIZE = 500, 100
+
+READERS = (Role.SERVICE, Role.OPERATOR, Role.ANALYTICS)
+WRITERS = (Role.SERVICE, Role.OPERATOR)
+SEGMENT_AUTHORS = (Role.OPERATOR, Role.ANALYTICS)
+LINK_READERS = (Role.ANALYTICS, Role.SERVICE)
+
+
+# --- validation at the edge (shape only; existence and permissions come later)
+
+
+def _user_id(problems: Violations, value: str, field: str = "user_id") -> None:
+    try:
+        user_line(value, field=field)
+    except Exception as error:  # InvalidArgument: fold its violation into this request's list
+        for violation in getattr(error, "violations", ()):
+            problems.add(violation.field, violation.description)
+
+
+def _identity(problems: Violations, identity: pb.ExternalIdentity, field: str) -> None:
+    problems.enum(f"{field}.kind", identity.kind, allowed=KIND_FROM_PROTO)
+    problems.text(f"{field}.value", identity.value, max_length=MAX_IDENTITY_LENGTH)
+
+
+def _line(problems: Violations, value: int) -> None:
+    problems.enum("line", value, allowed=LINE_FROM_PROTO)
+
+
+def _rule(problems: Violations, rule: pb.SegmentRule) -> None:
+    for index, channel in enumerate(rule.channels):
+        problems.enum(f"rule.channels[{index}]", channel, allowed=CHANNEL_FROM_PROTO)
+
+
+def validate_register(request: pb.RegisterUserRequest) -> None:
+    problems = Violations()
+    problems.text("city", request.city.strip(), max_length=MAX_CITY_LENGTH)
+    problems.enum("channel", request.channel, allowed=CHANNEL_FROM_PROTO)
+    if len(request.identities) > len(KIND_FROM_PROTO):
+        problems.add("identities", f"has more than {len(KIND_FROM_PROTO)} entries")
+    for index, identity in enumerate(request.identities):
+        _identity(problems, identity, f"identities[{index}]")
+    kinds = [identity.kind for identity in request.identities]
+    if len(set(kinds)) != len(kinds):
+        problems.add("identities", "names the same kind twice")
+    problems.raise_if_any()
+
+
+def validate_user_only(request: Any) -> None:
+    problems = Violations()
+    _user_id(problems, request.user_id)
+    problems.raise_if_any()
+
+
+def validate_update(request: pb.UpdateProfileRequest) -> None:
+    problems = Violations()
+    _user_id(problems, request.user_id)
+    if not request.HasField("city") and not request.HasField("channel"):
+        problems.add("city", "or channel must be given")
+    if request.HasField("city"):
+        problems.text("city", request.city.strip(), max_length=MAX_CITY_LENGTH)
+    if request.HasField("channel"):
+        problems.enum("channel", request.channel, allowed=CHANNEL_FROM_PROTO)
+    problems.raise_if_any()
+
+
+def validate_link(request: pb.LinkIdentityRequest) -> None:
+    problems = Violations()
+    _user_id(problems, request.user_id)
+    _identity(problems, request.identity, "identity")
+    problems.raise_if_any()
+
+
+def validate_define(request: pb.DefineSegmentRequest) -> None:
+    problems = Violations()
+    _line(problems, request.line)
+    problems.text("segment_id", request.segment_id, max_length=64)
+    problems.text("description", request.description, min_length=0, max_length=200)
+    _rule(problems, request.rule)
+    problems.raise_if_any()
+
+
+def validate_get_segment(request: pb.GetSegmentRequest) -> None:
+    problems = Violations()
+    _line(problems, request.line)
+    problems.text("segment_id", request.segment_id, max_length=64)
+    problems.raise_if_any()
+
+
+def validate_list_members(request: pb.ListSegmentMembersRequest) -> None:
+    problems = Violations()
+    _line(problems, request.line)
+    problems.text("segment_id", request.segment_id, max_length=64)
+    problems.number("page_size", request.page_size, minimum=0, maximum=MAX_PAGE_SIZE)
+    problems.text("page_token", request.page_token, min_length=0, max_length=256)
+    problems.raise_if_any()
+
+
+VALIDATORS: Mapping[str, Validator] = {
+    f"/{SERVICE}/RegisterUser": validate_register,
+    f"/{SERVICE}/GetUser": validate_user_only,
+    f"/{SERVICE}/UpdateProfile": validate_update,
+    f"/{SERVICE}/LinkIdentity": validate_link,
+    f"/{SERVICE}/GetLinkedAccounts": validate_user_only,
+    f"/{SERVICE}/IsNewToCompany": validate_user_only,
+    f"/{SERVICE}/DefineSegment": validate_define,
+    f"/{SERVICE}/GetSegment": validate_get_segment,
+    f"/{SERVICE}/GetSegments": validate_user_only,
+    f"/{SERVICE}/ListSegmentMembers": validate_list_members,
+}
+
+
+# --- proto <-> domain
+
+
+def _timestamp(value: datetime | None) -> Timestamp | None:
+    if value is None:
+        return None
+    stamp = Timestamp()
+    stamp.FromDatetime(value)
+    return stamp
+
+
+def user_to_proto(user: User, *, now: datetime) -> pb.User:
+    profile = user.profile
+    return pb.User(
+        user_id=user.user_id,
+        line=LINE_TO_PROTO[user.line],
+        city=user.city,
+        city_tier=user.city_tier,
+        city_known=user.city_known,
+        channel=CHANNEL_TO_PROTO[user.channel],
+        registered_at=_timestamp(user.registered_at),
+        profile=pb.Profile(
+            first_order_at=_timestamp(profile.first_order_at),
+            order_count=profile.order_count,
+            spend_minor=profile.spend_minor,
+            plus_member=profile.plus_member(now),
+            plus_until=_timestamp(profile.plus_until),
+            last_active_at=_timestamp(profile.last_active_at),
+        ),
+    )
+
+
+def rule_from_proto(rule: pb.SegmentRule) -> SegmentRule:
+    def optional(name: str) -> Any:
+        return getattr(rule, name) if rule.HasField(name) else None  # type: ignore[arg-type]  # fixed names below
+
+    return SegmentRule(
+        min_tier=optional("min_tier"),
+        max_tier=optional("max_tier"),
+        channels=tuple(dict.fromkeys(CHANNEL_FROM_PROTO[channel] for channel in rule.channels)),
+        new_to_company=optional("new_to_company"),
+        dormant_days=optional("dormant_days"),
+        plus_member=optional("plus_member"),
+        min_orders=optional("min_orders"),
+        max_orders=optional("max_orders"),
+    )
+
+
+def rule_to_proto(rule: SegmentRule) -> pb.SegmentRule:
+    stored = rule.to_json()
+    stored["channels"] = [CHANNEL_TO_PROTO[channel] for channel in rule.channels]
+    return pb.SegmentRule(**stored)
+
+
+def segment_to_proto(segment: Segment) -> pb.Segment:
+    return pb.Segment(
+        segment_id=segment.segment_id,
+        version=segment.version,
+        line=LINE_TO_PROTO[segment.line],
+        description=segment.description,
+        rule=rule_to_proto(segment.rule),
+        created_at=_timestamp(segment.created_at),
+    )
+
+
+# --- the servicer
+
+
+class SegmentationServicer(pb_grpc.SegmentationServiceServicer):
+    def __init__(
+        self,
+        *,
+        pools: Mapping[BusinessLine, asyncpg.Pool],
+        cities: CityTiers,
+        salt: bytes,
+        topic_prefix: str,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ):
+        self._pools = pools
+        self._cities = cities
+        self._salt = salt
+        self._prefix = topic_prefix
+        self._now = clock
+
+    def _uow(self, line: BusinessLine) -> UnitOfWork:
+        return UnitOfWork(self._pools[line], line, topic_prefix=self._prefix)
+
+    def _line_of_request(self, line: int, roles: tuple[Role, ...]) -> BusinessLine:
+        principal = current_principal()
+        requested = LINE_FROM_PROTO[line]
+        require_line(principal, requested)
+        require_role(principal, *roles)
+        return requested
+
+    async def RegisterUser(self, request: pb.RegisterUserRequest, context: grpc.aio.ServicerContext) -> pb.User:
+        principal = current_principal()
+        require_role(principal, *WRITERS)
+        identities = [Identity(KIND_FROM_PROTO[i.kind], i.value) for i in request.identities]
+        async with self._uow(principal.line) as uow:
+            user = await users.register_user(
+                uow,
+                cities=self._cities,
+                salt=self._salt,
+                city=request.city,
+                channel=CHANNEL_FROM_PROTO[request.channel],
+                identities=identities,
+            )
+        return user_to_proto(user, now=self._now())
+
+    async def GetUser(self, request: pb.GetUserRequest, context: grpc.aio.ServicerContext) -> pb.User:
+        line = authorize_user_access(current_principal(), request.user_id, roles=READERS, allow_self=True)
+        async with self._uow(line) as uow:
+            user = await users.get_user(uow, request.user_id)
+        return user_to_proto(user, now=self._now())
+
+    async def UpdateProfile(self, request: pb.UpdateProfileRequest, context: grpc.aio.ServicerContext) -> pb.User:
+        line = authorize_user_access(current_principal(), request.user_id, roles=WRITERS, allow_self=True)
+        async with self._uow(line) as uow:
+            user = await users.update_profile(
+                uow,
+                cities=self._cities,
+                user_id=request.user_id,
+                city=request.city if request.HasField("city") else None,
+                channel=CHANNEL_FROM_PROTO[request.channel] if request.HasField("channel") else None,
+            )
+        return user_to_proto(user, now=self._now())
+
+    async def LinkIdentity(
+        self, request: pb.LinkIdentityRequest, context: grpc.aio.ServicerContext
+    ) -> pb.LinkIdentityResponse:
+        line = authorize_user_access(current_principal(), request.user_id, roles=(Role.SERVICE,))
+        identity = Identity(KIND_FROM_PROTO[request.identity.kind], request.identity.value)
+        async with self._uow(line) as uow:
+            linked = await users.link_identity(uow, salt=self._salt, user_id=request.user_id, identity=identity)
+        return pb.LinkIdentityResponse(linked_accounts=linked)
+
+    async def GetLinkedAccounts(
+        self, request: pb.GetLinkedAccountsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.GetLinkedAccountsResponse:
+        line = authorize_user_access(current_principal(), request.user_id, roles=LINK_READERS)
+        async with self._uow(line) as uow:
+            await users.get_user(uow, request.user_id)
+            accounts = await uow.users.linked_accounts(request.user_id)
+        return pb.GetLinkedAccountsResponse(
+            accounts=[
+                pb.LinkedAccount(user_id=user_id, line=LINE_TO_PROTO[other], via=KIND_TO_PROTO[kind])
+                for user_id, other, kind in accounts
+            ]
+        )
+
+    async def IsNewToCompany(
+        self, request: pb.IsNewToCompanyRequest, context: grpc.aio.ServicerContext
+    ) -> pb.IsNewToCompanyResponse:
+        line = authorize_user_access(current_principal(), request.user_id, roles=(Role.SERVICE, Role.ANALYTICS))
+        async with self._uow(line) as uow:
+            new, linked = await users.is_new_to_company(uow, request.user_id)
+        return pb.IsNewToCompanyResponse(new_to_company=new, linked_accounts=linked)
+
+    async def DefineSegment(self, request: pb.DefineSegmentRequest, context: grpc.aio.ServicerContext) -> pb.Segment:
+        line = self._line_of_request(request.line, SEGMENT_AUTHORS)
+        async with self._uow(line) as uow:
+            segment = await segments.define_segment(
+                uow,
+                segment_id=request.segment_id,
+                description=request.description,
+                rule=rule_from_proto(request.rule),
+                created_by=current_principal().subject,
+            )
+        return segment_to_proto(segment)
+
+    async def GetSegment(self, request: pb.GetSegmentRequest, context: grpc.aio.ServicerContext) -> pb.Segment:
+        line = self._line_of_request(request.line, READERS)
+        async with self._uow(line) as uow:
+            return segment_to_proto(await segments.get_segment(uow, request.segment_id))
+
+    async def GetSegments(
+        self, request: pb.GetSegmentsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.GetSegmentsResponse:
+        line = authorize_user_access(current_principal(), request.user_id, roles=READERS)
+        async with self._uow(line) as uow:
+            found = await segments.segments_of_user(uow, request.user_id)
+        return pb.GetSegmentsResponse(
+            segments=[pb.SegmentMembership(segment_id=s.segment_id, version=s.version) for s in found]
+        )
+
+    async def ListSegmentMembers(
+        self, request: pb.ListSegmentMembersRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListSegmentMembersResponse:
+        line = self._line_of_request(request.line, READERS)
+        async with self._uow(line) as uow:
+            members, next_token, version = await segments.list_members(
+                uow,
+                segment_id=request.segment_id,
+                page_size=request.page_size or DEFAULT_PAGE_SIZE,
+                page_token=request.page_token,
+            )
+        now = self._now()
+        return pb.ListSegmentMembersResponse(
+            users=[user_to_proto(user, now=now) for user in members],
+            next_page_token=next_token,
+            segment_version=version,
+        )

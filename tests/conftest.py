@@ -12,6 +12,7 @@ import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -97,9 +98,9 @@ async def infra() -> Infra:
     return Infra(dsn, bootstrap)
 
 
-@pytest.fixture(scope="session")
-async def database_url(infra: Infra) -> AsyncIterator[str]:
-    """A database of this session's own, dropped at the end."""
+@asynccontextmanager
+async def fresh_database(infra: Infra) -> AsyncIterator[str]:
+    """A database of its own, dropped afterwards: tests in it see only their own rows."""
     name = f"test_{uuid.uuid4().hex[:12]}"
     admin = await asyncpg.connect(infra.database_url)
     try:
@@ -113,6 +114,12 @@ async def database_url(infra: Infra) -> AsyncIterator[str]:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
         await admin.close()
+
+
+@pytest.fixture(scope="session")
+async def database_url(infra: Infra) -> AsyncIterator[str]:
+    async with fresh_database(infra) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -8,6 +8,10 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from google.protobuf.message import Message
+
+from libs.core import BusinessLine
+from libs.events import build_envelope
 
 
 async def read_topic(
@@ -65,3 +69,16 @@ async def rewind_group(bootstrap: str, group_id: str, topic: str) -> None:
         await consumer.commit({partition: 0 for partition in partitions})
     finally:
         await consumer.stop()
+
+
+async def publish_events(
+    bootstrap: str, topic: str, events: Sequence[tuple[str, Message, uuid.UUID | None]], *, line: BusinessLine
+) -> list[uuid.UUID]:
+    """Publish (aggregate id, payload, event id or None) as enveloped events, as a service's relay would."""
+    ids, records = [], []
+    for aggregate_id, payload, event_id in events:
+        envelope = build_envelope(payload, aggregate_id=aggregate_id, line=line, event_id=event_id)
+        ids.append(uuid.UUID(envelope.event_id))
+        records.append((aggregate_id.encode(), envelope.SerializeToString()))
+    await produce(bootstrap, topic, records)
+    return ids

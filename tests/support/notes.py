@@ -6,14 +6,18 @@ import os
 import socket
 import subprocess
 import sys
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+from libs.grpckit import GrpcApp
 from libs.grpckit.server import RunningServer
+from libs.settings import ServiceSettings
 from tests.conftest import REPO
 from tests.notes_service.app import NotesSettings, build_app
+
+S = TypeVar("S", bound=ServiceSettings)
 
 
 def notes_settings(*, database_url: str, kafka: str, public_key: str, topic_prefix: str, **extra: Any) -> NotesSettings:
@@ -28,13 +32,18 @@ def notes_settings(*, database_url: str, kafka: str, public_key: str, topic_pref
 
 
 @asynccontextmanager
-async def running_notes(settings: NotesSettings) -> AsyncIterator[RunningServer]:
-    server = RunningServer(await build_app(settings), settings)
+async def running_app(build: Callable[[S], Awaitable[GrpcApp]], settings: S) -> AsyncIterator[RunningServer]:
+    """A service's real app (migrations, topics, workers) served in-process on a free port."""
+    server = RunningServer(await build(settings), settings)
     await server.start()
     try:
         yield server
     finally:
         await server.stop()
+
+
+def running_notes(settings: NotesSettings) -> AbstractAsyncContextManager[RunningServer]:
+    return running_app(build_app, settings)
 
 
 def free_port() -> int:

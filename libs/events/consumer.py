@@ -9,18 +9,23 @@ are not the message's fault: those are retried without limit and the offset does
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import asyncpg
+import grpc
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.errors import CommitFailedError, KafkaError
 from google.protobuf.message import DecodeError, Message
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 from pingou.events.v1 import envelope_pb2
 
+from libs.core import Unavailable
 from libs.events.envelope import dead_letter_topic
 from libs.events.relay import new_producer
 from libs.logs import get_logger
@@ -39,7 +44,22 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.TooManyConnectionsError,
     asyncpg.SerializationError,
     asyncpg.DeadlockDetectedError,
+    Unavailable,  # the platform's own "a dependency did not answer"
+    KafkaError,
 )
+
+INBOX_PURGE_EVERY = 600.0  # seconds
+_PURGE = "DELETE FROM inbox WHERE consumer = $1 AND handled_at < now() - $2::interval"
+
+
+def is_transient(error: BaseException) -> bool:
+    """Not the message's fault: a dependency is down or busy, so retry without limit and keep the offset."""
+    if isinstance(error, TRANSIENT_ERRORS):
+        return True
+    if isinstance(error, grpc.aio.AioRpcError):
+        return error.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+    return False
+
 
 _CLAIM = """
 INSERT INTO inbox (consumer, event_id, topic, partition, "offset") VALUES ($1, $2, $3, $4, $5)
@@ -74,6 +94,7 @@ class IdempotentConsumer:
         handlers: Mapping[type[Message], Handler],
         max_attempts: int = 3,
         retry_pause: float = 0.2,
+        inbox_retention: timedelta = timedelta(days=14),  # longer than any topic's retention (7 days)
     ):
         self.name = name  # the consumer group and the inbox scope
         self._pool = pool
@@ -82,6 +103,9 @@ class IdempotentConsumer:
         self._handlers = {message_type.DESCRIPTOR.full_name: (message_type, h) for message_type, h in handlers.items()}
         self._max_attempts = max_attempts
         self._retry_pause = retry_pause
+        self._inbox_retention = inbox_retention
+        self._positions: dict[TopicPartition, int] = {}
+        self._last_purge = time.monotonic()
 
     async def run(self) -> None:
         consumer = AIOKafkaConsumer(
@@ -93,20 +117,47 @@ class IdempotentConsumer:
             max_poll_records=500,
         )
         producer = new_producer(self._bootstrap)
-        await consumer.start()
-        await producer.start()
         try:
+            await consumer.start()
+            await producer.start()
             while True:
                 batches = await consumer.getmany(timeout_ms=500)
                 for partition, records in batches.items():
                     for record in records:
                         await self._consume(record, producer)
-                    # Only now is every effect of these records durable: move the offset past them.
-                    await consumer.commit({partition: records[-1].offset + 1})
-                    self._report_lag(consumer, partition, records[-1].offset + 1)
+                    await self._commit(consumer, partition, records[-1].offset + 1)
+                self._report_lag(consumer)
+                await self._purge_inbox()
         finally:
             await consumer.stop()
             await producer.stop()
+
+    async def _commit(self, consumer: AIOKafkaConsumer, partition: TopicPartition, next_offset: int) -> None:
+        """Only now is every effect of these records durable: move the group's offset past them."""
+        try:
+            await consumer.commit({partition: next_offset})
+        except CommitFailedError as error:
+            # A rebalance took the partition away; its new owner re-reads these records and the inbox
+            # skips their effects. Nothing is lost by carrying on.
+            log.warning("consumer_commit_failed", consumer=self.name, partition=str(partition), error=str(error))
+            return
+        self._positions[partition] = next_offset
+
+    def _report_lag(self, consumer: AIOKafkaConsumer) -> None:
+        for partition in consumer.assignment():
+            highwater, position = consumer.highwater(partition), self._positions.get(partition)
+            if highwater is not None and position is not None:
+                CONSUMER_LAG.labels(self.name, partition.topic, str(partition.partition)).set(
+                    max(0, highwater - position)
+                )
+
+    async def _purge_inbox(self) -> None:
+        """Now and then, forget events older than any redelivery (the topics' retention is shorter)."""
+        now = time.monotonic()
+        if now - self._last_purge < INBOX_PURGE_EVERY:
+            return
+        self._last_purge = now
+        await self._pool.execute(_PURGE, self.name, self._inbox_retention)
 
     async def _consume(self, record: ConsumerRecord[Any, Any], producer: Any) -> None:
         with _tracer.start_as_current_span(
@@ -140,14 +191,16 @@ class IdempotentConsumer:
         return ConsumedEvent(envelope, payload, record.topic, record.partition, record.offset)
 
     async def _apply_with_retries(self, event: ConsumedEvent) -> str:
-        failures = 0
+        failures = transient_failures = 0
         while True:
             try:
                 return await self._apply(event)
-            except TRANSIENT_ERRORS as error:
-                log.warning("consumer_transient_error", consumer=self.name, error=repr(error))
-                await asyncio.sleep(min(5.0, self._retry_pause * 2 ** min(failures, 5)))
             except Exception as error:
+                if is_transient(error):
+                    log.warning("consumer_transient_error", consumer=self.name, error=repr(error))
+                    await asyncio.sleep(min(5.0, self._retry_pause * 2**transient_failures))
+                    transient_failures = min(transient_failures + 1, 5)
+                    continue
                 failures += 1
                 log.warning("consumer_handler_failed", consumer=self.name, attempt=failures, error=repr(error))
                 if failures >= self._max_attempts:
@@ -183,8 +236,3 @@ class IdempotentConsumer:
         )
         await delivery  # durable in the dead-letter topic before the offset moves past it
         CONSUMED.labels(self.name, "dead_lettered").inc()
-
-    def _report_lag(self, consumer: AIOKafkaConsumer, partition: TopicPartition, next_offset: int) -> None:
-        highwater = consumer.highwater(partition)
-        if highwater is not None:
-            CONSUMER_LAG.labels(self.name, partition.topic).set(max(0, highwater - next_offset))

@@ -111,7 +111,7 @@ class RunningServer:
 
 async def run_app(app: GrpcApp, settings: ServiceSettings) -> None:
     """Serve until SIGTERM or SIGINT, then shut down gracefully."""
-    serve_metrics(settings.metrics_port)
+    serve_metrics(settings.metrics_port, settings.grpc_host)
     running = RunningServer(app, settings)
     await running.start()
     stop = asyncio.Event()

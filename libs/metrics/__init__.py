@@ -15,12 +15,15 @@ RPC_LATENCY = Histogram(
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
 )
 OUTBOX_BACKLOG = Gauge("outbox_backlog_events", "Outbox rows not yet published", ["schema"])
+OUTBOX_PARKED = Gauge("outbox_parked_events", "Outbox rows parked after repeated failures", ["schema"])
 OUTBOX_PUBLISHED = Counter("outbox_published_total", "Events published by the outbox relay", ["schema"])
-CONSUMER_LAG = Gauge("consumer_lag_messages", "Messages behind the end of the partition", ["group", "topic"])
+CONSUMER_LAG = Gauge(
+    "consumer_lag_messages", "Messages behind the end of the partition", ["group", "topic", "partition"]
+)
 CONSUMED = Counter("consumer_events_total", "Events consumed", ["group", "outcome"])
 
 
-def serve_metrics(port: int | None, host: str = "127.0.0.1") -> None:
+def serve_metrics(port: int | None, host: str) -> None:
     """Start the scrape endpoint in a background thread; no-op when no port is configured."""
     if port is not None:
         start_http_server(port, addr=host)

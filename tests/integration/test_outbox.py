@@ -9,12 +9,14 @@ import subprocess
 import sys
 import uuid
 from collections import defaultdict
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
+from typing import Any
 
 import asyncpg
 import pytest
 from pingou.events.v1 import envelope_pb2
 from pingou.testkit.v1 import notes_pb2
+from prometheus_client import REGISTRY
 
 from libs.core import BusinessLine
 from libs.database import create_pool, migrate
@@ -31,7 +33,7 @@ from libs.events.relay import RelayConfig
 from tests.conftest import REPO, Infra
 from tests.notes_service.app import MIGRATIONS as NOTES_MIGRATIONS
 from tests.notes_service.app import count_note
-from tests.support.kafka import read_topic
+from tests.support.kafka import read_topic, record_count
 from tests.support.waiting import eventually, stop
 
 pytestmark = pytest.mark.infra
@@ -57,13 +59,20 @@ class Scenario:
     async def __aexit__(self, *_: object) -> None:
         await self.pool.close()
 
-    def relay(self, batch_size: int = 500) -> OutboxRelay:
+    def relay(self, batch_size: int = 500, **config: Any) -> OutboxRelay:
         return OutboxRelay(
             dsn=self.database_url,
             schema=self.schema,
             bootstrap_servers=self.kafka,
-            config=RelayConfig(batch_size=batch_size),
+            config=RelayConfig(batch_size=batch_size, **config),
         )
+
+    async def pending(self) -> int:
+        """Rows the relay has not yet recorded as published (parked ones excluded)."""
+        return int(await self.pool.fetchval("SELECT count(*) FROM outbox WHERE parked_at IS NULL"))
+
+    async def all_published(self) -> bool:
+        return await self.pending() == 0
 
     async def append(self, key: str, text: str) -> uuid.UUID:
         async with self.pool.acquire() as connection, connection.transaction():
@@ -89,23 +98,48 @@ def decode(record: object) -> tuple[str, notes_pb2.NoteCreated]:
     return envelope.event_id, payload
 
 
-async def test_each_committed_change_gives_exactly_one_event_in_order_per_key(scenario: Scenario) -> None:
-    appended = []
-    for sequence in range(300):
-        appended.append(await scenario.append(f"key-{sequence % 7}", str(sequence)))
-    relay = asyncio.create_task(scenario.relay(batch_size=64).run())
+async def test_concurrent_writers_give_exactly_one_event_per_change_in_commit_order_per_key(
+    scenario: Scenario,
+) -> None:
+    """Eight writers race over five aggregates while the relay runs. Each change locks its aggregate's row
+    (as every aggregate mutation does), so each key's events must come out in that key's commit order."""
+    keys, writers, changes = 5, 8, 40
+    await scenario.pool.execute("CREATE TABLE aggregates (key text PRIMARY KEY, version integer NOT NULL)")
+    await scenario.pool.executemany("INSERT INTO aggregates VALUES ($1, 0)", [(f"key-{k}",) for k in range(keys)])
+
+    async def writer(seed: int) -> None:
+        for change in range(changes):
+            key = f"key-{(seed + change) % keys}"
+            async with scenario.pool.acquire() as connection, connection.transaction():
+                version = await connection.fetchval(
+                    "UPDATE aggregates SET version = version + 1 WHERE key = $1 RETURNING version", key
+                )
+                await append_event(
+                    connection,
+                    topic=scenario.topic,
+                    aggregate_id=key,
+                    line=BusinessLine.PINGOU,
+                    payload=notes_pb2.NoteCreated(note_id=key, author=key, text=str(version)),
+                )
+
+    total = writers * changes
+    relay = asyncio.create_task(scenario.relay(batch_size=16).run())
     try:
-        records = await read_topic(scenario.kafka, scenario.topic, until=lambda got: len(got) >= 300)
+        await asyncio.gather(*(writer(seed) for seed in range(writers)))
+        await eventually(scenario.all_published)
     finally:
         await stop(relay)
-    events = [decode(record) for record in records]
-    assert sorted(event_id for event_id, _ in events) == sorted(str(event_id) for event_id in appended)
+    assert await record_count(scenario.kafka, scenario.topic) == total  # exactly one record per change
+    records = await read_topic(scenario.kafka, scenario.topic, until=lambda got: len(got) >= total)
     by_key: dict[str, list[int]] = defaultdict(list)
-    for record, (_, payload) in zip(records, events, strict=True):
+    for record in records:
+        _, payload = decode(record)
         assert record.key.decode() == payload.author
         by_key[payload.author].append(int(payload.text))
-    assert all(sequence == sorted(sequence) for sequence in by_key.values())
-    assert len(by_key) == 7
+    assert {key: versions for key, versions in by_key.items()} == {
+        key: list(range(1, len(versions) + 1)) for key, versions in by_key.items()
+    }
+    assert sum(len(versions) for versions in by_key.values()) == total
 
 
 async def test_a_rolled_back_transaction_publishes_nothing(scenario: Scenario) -> None:
@@ -144,24 +178,16 @@ async def test_append_outside_a_transaction_is_refused(scenario: Scenario) -> No
 
 def spawn_relay(scenario: Scenario, batch_size: int) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "libs.events.relay",
-            "--schema",
-            scenario.schema,
-            "--batch-size",
-            str(batch_size),
-        ],
+        [sys.executable, "-m", "libs.events", "relay", "--schema", scenario.schema, "--batch-size", str(batch_size)],
         cwd=REPO,
         env={**os.environ, "DATABASE_URL": scenario.database_url, "KAFKA_BOOTSTRAP_SERVERS": scenario.kafka},
     )
 
 
-async def test_a_relay_killed_mid_batch_still_delivers_every_event_and_effects_happen_once(
+async def test_a_relay_killed_between_kafka_ack_and_its_bookkeeping_resends_and_effects_happen_once(
     scenario: Scenario,
 ) -> None:
-    total, authors = 10_000, 50
+    total, authors, first_batch = 2000, 40, 100
     async with scenario.pool.acquire() as connection:
         for start in range(0, total, 500):
             async with connection.transaction():
@@ -178,28 +204,47 @@ async def test_a_relay_killed_mid_batch_still_delivers_every_event_and_effects_h
                     ],
                 )
 
-    async def published() -> int:
-        return int(await scenario.pool.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NOT NULL"))
-
-    first = spawn_relay(scenario, batch_size=20)
+    # Hold a lock on the first row: the relay can publish its first batch, but not record that it did.
+    blocker = await scenario.pool.acquire()
+    hold = blocker.transaction()
+    await hold.start()
+    await blocker.fetchval("SELECT id FROM outbox ORDER BY id LIMIT 1 FOR UPDATE")
+    first = spawn_relay(scenario, batch_size=first_batch)
     try:
-        await eventually(lambda: _at_least(published, 500), timeout=60, pause=0.01)
+
+        async def stuck_after_kafka_acknowledged() -> bool:
+            waiting = await scenario.pool.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'outbox-relay' "
+                "AND datname = current_database() AND wait_event_type = 'Lock'"
+            )
+            return bool(waiting) and await record_count(scenario.kafka, scenario.topic) == first_batch
+
+        await eventually(stuck_after_kafka_acknowledged, timeout=60)
         first.send_signal(signal.SIGKILL)
         await asyncio.to_thread(first.wait, 10)
+
+        async def its_session_is_gone() -> bool:
+            sessions = await scenario.pool.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'outbox-relay' "
+                "AND datname = current_database()"
+            )
+            return bool(sessions == 0)
+
+        await eventually(its_session_is_gone, timeout=30)
     finally:
         if first.poll() is None:
             first.kill()
-    assert await published() < total, "the relay finished before it was killed; the test proves nothing"
+        await hold.rollback()
+        await scenario.pool.release(blocker)
+    assert await scenario.pending() == total  # Kafka has the first batch; the outbox does not know it
 
     second = spawn_relay(scenario, batch_size=500)
     try:
-        await eventually(lambda: _at_least(published, total), timeout=120)
+        await eventually(scenario.all_published, timeout=120)
     finally:
         second.terminate()
         await asyncio.to_thread(second.wait, 20)
-
-    records = await read_topic(scenario.kafka, scenario.topic, until=lambda got: len(got) >= total)
-    assert {decode(record)[1].text for record in records} == {str(n) for n in range(total)}
+    assert await record_count(scenario.kafka, scenario.topic) == total + first_batch  # the first batch twice
 
     consumer = IdempotentConsumer(
         name=f"effects-{scenario.schema}",
@@ -209,12 +254,15 @@ async def test_a_relay_killed_mid_batch_still_delivers_every_event_and_effects_h
         handlers={notes_pb2.NoteCreated: count_note},
     )
     consuming = asyncio.create_task(consumer.run())
+    group = f"effects-{scenario.schema}"
     try:
 
-        async def handled() -> int:
-            return int(await scenario.pool.fetchval("SELECT count(*) FROM inbox"))
+        async def every_record_consumed() -> bool:
+            duplicates = REGISTRY.get_sample_value("consumer_events_total", {"group": group, "outcome": "duplicate"})
+            handled = await scenario.pool.fetchval("SELECT count(*) FROM inbox")
+            return (duplicates or 0) >= first_batch and bool(handled == total)
 
-        await eventually(lambda: _at_least(handled, total), timeout=120)
+        await eventually(every_record_consumed, timeout=120)
     finally:
         await stop(consuming)
     counts = await scenario.pool.fetch("SELECT author, notes FROM note_stats")
@@ -222,5 +270,25 @@ async def test_a_relay_killed_mid_batch_still_delivers_every_event_and_effects_h
     assert {row["notes"] for row in counts} == {total // authors}
 
 
-async def _at_least(measure: Callable[[], Awaitable[int]], expected: int) -> bool:
-    return await measure() >= expected
+async def test_an_event_for_a_missing_topic_is_parked_and_does_not_hold_back_the_others(scenario: Scenario) -> None:
+    before = await scenario.append("good-1", "before")
+    async with scenario.pool.acquire() as connection, connection.transaction():
+        await append_event(
+            connection,
+            topic=scenario.topic + ".no-such-topic",
+            aggregate_id="lost",
+            line=BusinessLine.PINGOU,
+            payload=notes_pb2.NoteCreated(note_id="lost"),
+        )
+    after = await scenario.append("good-2", "after")
+    relay = asyncio.create_task(scenario.relay(max_attempts=2, failure_pause=0.05, send_timeout_ms=500).run())
+    try:
+        records = await read_topic(scenario.kafka, scenario.topic, until=lambda got: len(got) >= 2)
+        await eventually(scenario.all_published)
+    finally:
+        await stop(relay)
+    assert [decode(record)[0] for record in records] == [str(before), str(after)]
+    parked = await scenario.pool.fetchrow("SELECT key, attempts, last_error, parked_at FROM outbox")
+    assert (parked["key"], parked["attempts"]) == ("lost", 2)
+    assert parked["parked_at"] is not None
+    assert parked["last_error"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,6 +13,7 @@ import pytest
 from google.protobuf.message import Message
 from pingou.segmentation.v1 import segmentation_pb2 as pb
 from pingou.segmentation.v1 import segmentation_pb2_grpc as pb_grpc
+from pydantic import SecretStr
 
 from libs.auth import Role
 from libs.core import BusinessLine
@@ -36,7 +37,11 @@ class Segmentation:
         return service_token_metadata(self.mint(line=line, subject=subject, roles=roles or (Role.SERVICE,)))
 
     async def register(
-        self, line: BusinessLine, city: str = "杭州", channel: int = pb.CHANNEL_WECHAT_MINI_PROGRAM, **identities: str
+        self,
+        line: BusinessLine,
+        city: str = "杭州",
+        channel: pb.Channel.ValueType = pb.CHANNEL_WECHAT_MINI_PROGRAM,
+        **identities: str,
     ) -> pb.User:
         request = pb.RegisterUserRequest(city=city, channel=channel)
         for kind, value in identities.items():
@@ -51,7 +56,7 @@ class Segmentation:
         return user
 
     async def publish(
-        self, line: BusinessLine, aggregate: str, events: list[tuple[str, Message, uuid.UUID | None]]
+        self, line: BusinessLine, aggregate: str, events: Sequence[tuple[str, Message, uuid.UUID | None]]
     ) -> list[uuid.UUID]:
         topic = topic_name(line, aggregate, prefix=self.topic_prefix)
         return await publish_events(self.kafka, topic, events, line=line)
@@ -74,7 +79,7 @@ async def segmentation(infra: Infra, keys: Keys, topic_prefix: str, mint: Mint) 
             kafka_bootstrap_servers=infra.kafka_bootstrap,
             jwt_public_key_file=keys.public,
             kafka_topic_prefix=prefix,
-            identity_link_salt="salt-for-tests-only-0123456789",
+            identity_link_salt=SecretStr("salt-for-tests-only-0123456789"),
         )
         async with (
             running_app(build_app, settings) as server,

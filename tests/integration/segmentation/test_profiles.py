@@ -7,6 +7,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 from pingou.groupbuy.v1 import events_pb2 as groupbuy_events
 from pingou.membership.v1 import events_pb2 as membership_events
@@ -123,7 +124,7 @@ async def test_a_linked_identity_added_later_changes_the_answer(segmentation: Se
 async def test_profiles_are_right_after_a_replayed_stream_of_duplicated_events(segmentation: Segmentation) -> None:
     buyer = await segmentation.register(BusinessLine.PINGOU, city="临沂")
     uid = buyer.user_id
-    orders = [
+    orders: list[tuple[str, Message, uuid.UUID | None]] = [
         (
             f"o-{n}",
             order_events.OrderPaid(
@@ -133,7 +134,7 @@ async def test_profiles_are_right_after_a_replayed_stream_of_duplicated_events(s
         )
         for n in range(3)
     ]
-    refund = [
+    refund: list[tuple[str, Message, uuid.UUID | None]] = [
         (
             "o-2",
             order_events.OrderRefunded(
@@ -142,10 +143,10 @@ async def test_profiles_are_right_after_a_replayed_stream_of_duplicated_events(s
             uuid.uuid4(),
         )
     ]
-    seat = [
+    seat: list[tuple[str, Message, uuid.UUID | None]] = [
         ("g-1", groupbuy_events.SeatHeld(group_id="g-1", user_id=uid, held_at=at(T0 + timedelta(days=2))), uuid.uuid4())
     ]
-    plus = [
+    plus: list[tuple[str, Message, uuid.UUID | None]] = [
         (
             uid,
             membership_events.MembershipPurchased(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import asyncpg
 import grpc
@@ -29,7 +30,7 @@ def stamp(moment: datetime) -> Timestamp:
     return value
 
 
-async def define(segmentation: Segmentation, segment_id: str, **rule: object) -> pb.Segment:
+async def define(segmentation: Segmentation, segment_id: str, **rule: Any) -> pb.Segment:
     segment: pb.Segment = await segmentation.stub.DefineSegment(
         pb.DefineSegmentRequest(line=MALL, segment_id=segment_id, description="test", rule=pb.SegmentRule(**rule)),
         metadata=segmentation.token(BusinessLine.MALL, Role.OPERATOR),

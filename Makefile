@@ -56,7 +56,7 @@ clean: venv
 # data. Locally the test infrastructure stays up for the next run; in CI it is stopped afterwards.
 test: protos
 	$(PY) -m deploy.local.infra up --profile test
-	set -a && . .data/test/endpoints.env && set +a && \
+	set -a && . "$$($(PY) -c 'from deploy.local import infra; print(infra.data_dir("test"))')/endpoints.env" && set +a && \
 	  status=0 && $(PY) -m pytest $(PYTEST_ARGS) || status=$$?; \
 	  if [ "$${CI:-}" = "true" ]; then $(PY) -m deploy.local.infra down --profile test; fi; \
 	  exit $$status
@@ -70,4 +70,5 @@ SUB ?= operator-1
 LINE ?= pingou
 ROLE ?= user
 token: venv
-	@$(PY) -m libs.auth mint --private .data/$(PROFILE)/keys/jwt.key --sub $(SUB) --line $(LINE) --role $(ROLE)
+	@$(PY) -m libs.auth mint --sub $(SUB) --line $(LINE) --role $(ROLE) \
+	  --private "$$($(PY) -c 'from deploy.local import infra; print(infra.data_dir("$(PROFILE)"))')/keys/jwt.key"

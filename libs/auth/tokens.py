@@ -18,6 +18,7 @@ ISSUER = "pingou-platform"
 AUDIENCE = "pingou-platform"
 ALGORITHM = "EdDSA"
 MAX_SUBJECT_LENGTH = 128
+MAX_LIFETIME_SECONDS = 24 * 3600  # a leaked token is useful for a day at most
 
 
 def generate_key_pair(private_path: Path, public_path: Path) -> None:
@@ -50,7 +51,10 @@ class TokenIssuer:
         ttl_seconds: int = 3600,
         now: float | None = None,
     ) -> str:
+        """A signed token; a negative ttl makes an already expired one (for tests of expiry)."""
         issued_at = int(time.time() if now is None else now)
+        if ttl_seconds < 0:
+            issued_at, ttl_seconds = issued_at + 2 * ttl_seconds, -ttl_seconds
         claims = {
             "iss": ISSUER,
             "aud": AUDIENCE,
@@ -89,6 +93,9 @@ class TokenVerifier:
             raise Unauthenticated("the token has expired", reason="TOKEN_EXPIRED") from None
         except jwt.InvalidTokenError as error:
             raise Unauthenticated(f"the token is not valid: {error}", reason="TOKEN_INVALID") from None
+        lifetime = claims["exp"] - claims["iat"]
+        if not 0 < lifetime <= MAX_LIFETIME_SECONDS:
+            raise Unauthenticated("the token's lifetime is longer than a day", reason="TOKEN_INVALID")
         return _principal_from_claims(claims)
 
 

@@ -10,9 +10,10 @@ from typing import Any
 
 import grpc
 import structlog
+from google.protobuf.message import DecodeError
 
 from libs.auth import Principal, TokenVerifier, use_principal
-from libs.core import BusinessLine, DomainError, PermissionDenied, Unauthenticated
+from libs.core import BusinessLine, DomainError, InvalidArgument, PermissionDenied, Unauthenticated
 from libs.grpckit.errors import status_for
 from libs.grpckit.validation import Validator
 from libs.logs import get_logger
@@ -51,16 +52,24 @@ class PlatformInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # 
             # Secure by default: a streaming method would otherwise skip authentication entirely.
             return grpc.unary_unary_rpc_method_handler(_streaming_refused)
         metadata = dict(details.invocation_metadata or ())
+        # The body is decoded inside the wrapper, so a malformed one is INVALID_ARGUMENT (and logged and
+        # counted like any call) rather than gRPC's own UNKNOWN.
         return grpc.unary_unary_rpc_method_handler(
-            self._wrap(method, metadata, handler.unary_unary),
-            request_deserializer=handler.request_deserializer,
+            self._wrap(method, metadata, handler.unary_unary, handler.request_deserializer),
+            request_deserializer=None,
             response_serializer=handler.response_serializer,
         )
 
-    def _wrap(self, method: str, metadata: dict[str, str], behavior: UnaryBehavior) -> UnaryBehavior:
+    def _wrap(
+        self,
+        method: str,
+        metadata: dict[str, str],
+        behavior: UnaryBehavior,
+        deserialize: Callable[[bytes], Any] | None,
+    ) -> UnaryBehavior:
         validator = self._validators.get(method)
 
-        async def handle(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        async def handle(body: Any, context: grpc.aio.ServicerContext) -> Any:
             started = time.perf_counter()
             request_id = str(metadata.get("x-request-id") or uuid.uuid4())
             structlog.contextvars.bind_contextvars(request_id=request_id, method=method)
@@ -68,6 +77,7 @@ class PlatformInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # 
             try:
                 principal = self._authenticate(metadata)
                 structlog.contextvars.bind_contextvars(principal=principal.subject, line=principal.line.value)
+                request = _decode(body, deserialize)
                 with use_principal(principal):
                     if validator is not None:
                         validator(request)
@@ -107,3 +117,14 @@ class PlatformInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # 
 
 async def _streaming_refused(request: Any, context: grpc.aio.ServicerContext) -> Any:
     await context.abort(grpc.StatusCode.UNIMPLEMENTED, "streaming methods are not served by the platform")
+
+
+def _decode(body: Any, deserialize: Callable[[bytes], Any] | None) -> Any:
+    if deserialize is None or not isinstance(body, bytes):
+        return body
+    try:
+        return deserialize(body)
+    except DecodeError:
+        raise InvalidArgument(
+            "the request body is not a valid message of this method", reason="MALFORMED_REQUEST"
+        ) from None

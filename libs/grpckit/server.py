@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import grpc
+from google.protobuf import descriptor_pool
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1.health import aio as health_aio
 from grpc_reflection.v1alpha import reflection
@@ -65,6 +66,7 @@ class RunningServer:
         self.port = 0
 
     async def start(self) -> int:
+        check_every_method_validated(self.app)
         self.app.register(self.server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         reflection.enable_server_reflection(
@@ -109,15 +111,35 @@ class RunningServer:
                 await asyncio.sleep(1.0)
 
 
-async def run_app(app: GrpcApp, settings: ServiceSettings) -> None:
-    """Serve until SIGTERM or SIGINT, then shut down gracefully."""
-    serve_metrics(settings.metrics_port, settings.grpc_host)
-    running = RunningServer(app, settings)
-    await running.start()
+async def run_app(build: Callable[[], Awaitable[GrpcApp]], settings: ServiceSettings) -> None:
+    """Build the app, serve until SIGTERM or SIGINT, then shut down gracefully. The signal handlers are
+    installed first, so a stop requested while migrations run is honoured instead of killing the process."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
+    app = await build()
+    if stop.is_set():
+        log.info("stopped_before_serving", service=app.name)
+        for hook in app.on_stop:
+            await hook()
+        return
+    serve_metrics(settings.metrics_port, settings.grpc_host)
+    running = RunningServer(app, settings)
+    await running.start()
     await stop.wait()
     log.info("shutdown_requested", grace_seconds=settings.shutdown_grace_seconds)
     await running.stop()
+
+
+def check_every_method_validated(app: GrpcApp) -> None:
+    """Every method of the app's services must have a validator: a forgotten one fails at start, not in
+    production with an unchecked request."""
+    missing = []
+    for service in app.service_names:
+        for method in descriptor_pool.Default().FindServiceByName(service).methods:
+            name = f"/{service}/{method.name}"
+            if name not in app.validators:
+                missing.append(name)
+    if missing:
+        raise ValueError(f"{app.name}: methods without a request validator: {', '.join(missing)}")

@@ -12,6 +12,10 @@ from libs.core import FieldViolation, InvalidArgument
 Validator = Callable[[Any], None]
 
 
+def nothing_to_validate(request: Any) -> None:
+    """The validator of a method whose request has no field that can be wrong."""
+
+
 class Violations:
     def __init__(self) -> None:
         self._found: list[FieldViolation] = []
@@ -28,8 +32,10 @@ class Violations:
     def identifier(self, field: str, value: str) -> None:
         """A UUID in its canonical text form."""
         try:
-            uuid.UUID(value)
+            canonical = str(uuid.UUID(value)) == value.lower()
         except ValueError:
+            canonical = False
+        if not canonical:
             self.add(field, "is not a valid id (UUID)" if value else "is required")
 
     def number(self, field: str, value: float, *, minimum: float, maximum: float) -> None:

@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Literal, TypeVar
 
+from cryptography.hazmat.primitives import serialization
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
@@ -65,9 +66,13 @@ class ServiceSettings(BaseSettings):
 
     @field_validator("jwt_public_key_file")
     @classmethod
-    def _key_file_exists(cls, value: Path) -> Path:
+    def _key_file_holds_a_public_key(cls, value: Path) -> Path:
         if not value.is_file():
             raise ValueError(f"no such file: {value}")
+        try:
+            serialization.load_pem_public_key(value.read_bytes())
+        except ValueError:
+            raise ValueError(f"{value} is not a PEM public key") from None
         return value
 
 

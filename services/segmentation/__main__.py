@@ -15,7 +15,7 @@ from services.segmentation.bootstrap import SegmentationSettings, build_app, mig
 
 async def serve(settings: SegmentationSettings) -> None:
     configure_tracing(settings.service_name, otlp_endpoint=settings.otel_exporter_otlp_endpoint)
-    await run_app(await build_app(settings), settings)
+    await run_app(lambda: build_app(settings), settings)
 
 
 def main() -> None:

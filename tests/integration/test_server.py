@@ -189,3 +189,11 @@ async def test_sigterm_lets_an_in_flight_call_finish_then_exits(
     finally:
         if process.poll() is None:
             process.kill()
+
+
+async def test_a_malformed_body_is_invalid_argument_not_unknown(channel: grpc.aio.Channel, mint: Mint) -> None:
+    raw = channel.unary_unary("/pingou.testkit.v1.NoteService/GetNote")  # sends the bytes as they are
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await raw(b"\xff\xff\xff", metadata=auth(mint()))
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert reason_of(caught.value) == "MALFORMED_REQUEST"

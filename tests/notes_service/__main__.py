@@ -16,7 +16,7 @@ from tests.notes_service.app import NotesSettings, build_app, migrate_all
 
 async def serve(settings: NotesSettings) -> None:
     configure_tracing(settings.service_name, otlp_endpoint=settings.otel_exporter_otlp_endpoint)
-    await run_app(await build_app(settings), settings)
+    await run_app(lambda: build_app(settings), settings)
 
 
 def main() -> None:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import jwt
@@ -55,25 +56,36 @@ def test_an_unsigned_token_is_refused(key_pair: tuple[TokenIssuer, TokenVerifier
         key_pair[1].verify(token)
 
 
+def craft(issuer: TokenIssuer, **claims: object) -> str:
+    now = int(time.time())
+    base = {
+        "iss": "pingou-platform",
+        "aud": "pingou-platform",
+        "sub": "x",
+        "iat": now,
+        "exp": now + 600,
+        "line": "mall",
+        "roles": [],
+    }
+    return jwt.encode({**base, **claims}, issuer._key, algorithm="EdDSA")  # type: ignore[arg-type]  # an Ed25519 key
+
+
 def test_unknown_line_or_role_in_claims_is_refused(key_pair: tuple[TokenIssuer, TokenVerifier]) -> None:
     issuer, verifier = key_pair
     for claim in ({"line": "bazaar"}, {"roles": ["root"]}):
-        token = jwt.encode(
-            {
-                "iss": "pingou-platform",
-                "aud": "pingou-platform",
-                "sub": "x",
-                "iat": 1,
-                "exp": 2**40,
-                "line": "mall",
-                "roles": [],
-                **claim,
-            },
-            issuer._key,  # type: ignore[arg-type]
-            algorithm="EdDSA",
-        )
         with pytest.raises(Unauthenticated, match="claims are not valid"):
-            verifier.verify(token)
+            verifier.verify(craft(issuer, **claim))
+
+
+def test_a_token_living_longer_than_a_day_is_refused(key_pair: tuple[TokenIssuer, TokenVerifier]) -> None:
+    issuer, verifier = key_pair
+    with pytest.raises(Unauthenticated, match="lifetime"):
+        verifier.verify(craft(issuer, exp=int(time.time()) + 2 * 86400))
+
+
+def test_the_private_key_is_readable_by_its_owner_only(tmp_path: Path) -> None:
+    generate_key_pair(tmp_path / "k", tmp_path / "k.pub")
+    assert (tmp_path / "k").stat().st_mode & 0o777 == 0o600
 
 
 def test_require_line_denies_and_logs_a_cross_line_access() -> None:

@@ -66,3 +66,28 @@ def test_retries_are_configured_only_for_the_named_idempotent_methods() -> None:
     ]
     assert method_config["retryPolicy"]["retryableStatusCodes"] == ["UNAVAILABLE"]
     assert json.loads(_retry_service_config([])) == {"methodConfig": []}
+
+
+def test_an_app_with_an_unvalidated_method_refuses_to_start() -> None:
+    from pingou.testkit.v1 import notes_pb2
+
+    from libs.grpckit.server import GrpcApp, check_every_method_validated
+
+    service = notes_pb2.DESCRIPTOR.services_by_name["NoteService"].full_name
+    app = GrpcApp(
+        name="notes",
+        register=lambda server: None,
+        service_names=[service],
+        validators={f"/{service}/CreateNote": lambda request: None, f"/{service}/Echo": lambda request: None},
+    )
+    with pytest.raises(ValueError, match="GetNote"):
+        check_every_method_validated(app)
+
+
+def test_ids_must_be_canonical_uuids() -> None:
+    problems = Violations()
+    for value in ("{12345678-1234-4234-8234-123456789abc}", "12345678123442348234123456789abc"):
+        problems.identifier("id", value)
+    with pytest.raises(InvalidArgument) as caught:
+        problems.raise_if_any()
+    assert len(caught.value.violations) == 2

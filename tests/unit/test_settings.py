@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+from libs.auth import generate_key_pair
 from libs.core import BusinessLine
 from libs.settings import ServiceSettings, SettingsError, exit_on_bad_settings, load_settings
 
@@ -11,7 +12,7 @@ from libs.settings import ServiceSettings, SettingsError, exit_on_bad_settings, 
 @pytest.fixture
 def valid_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     key = tmp_path / "jwt.pub"
-    key.write_text("key")
+    generate_key_pair(tmp_path / "jwt.key", key)
     for name, value in {
         "SERVICE_NAME": "catalog",
         "GRPC_PORT": "50051",
@@ -69,3 +70,12 @@ def test_bad_settings_exit_with_status_2_and_one_line(
         load_settings(ServiceSettings)
     assert caught.value.code == 2
     assert capsys.readouterr().err.startswith("invalid configuration: LOG_LEVEL")
+
+
+@pytest.mark.usefixtures("valid_env")
+def test_a_key_file_that_is_not_a_public_key_is_refused(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    garbage = tmp_path / "garbage.pub"
+    garbage.write_text("not a key")
+    monkeypatch.setenv("JWT_PUBLIC_KEY_FILE", str(garbage))
+    with pytest.raises(SettingsError, match=r"JWT_PUBLIC_KEY_FILE: .*not a PEM public key"):
+        load_settings(ServiceSettings)

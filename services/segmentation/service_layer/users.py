@@ -10,7 +10,7 @@ from prometheus_client import Counter
 
 from libs.core import NotFound
 from libs.logs import get_logger
-from services.segmentation.domain.cities import CityTiers
+from services.segmentation.domain.cities import CityTier, CityTiers
 from services.segmentation.domain.identity import identity_hash
 from services.segmentation.domain.model import Channel, IdentityKind, User
 from services.segmentation.service_layer.unit_of_work import UnitOfWork
@@ -33,12 +33,14 @@ class Identity:
     value: str
 
 
-def _tier(cities: CityTiers, city: str, uow: UnitOfWork) -> tuple[int, bool]:
+def _tier(cities: CityTiers, city: str, uow: UnitOfWork) -> CityTier:
+    """The city's tier; a known city is stored under the table's name ("临沂市" -> "临沂") so analysts
+    count one city once."""
     found = cities.tier_of(city)
     if not found.known:
         UNKNOWN_CITIES.labels(uow.line.value).inc()
         log.info("unknown_city", city=city, line=uow.line.value)
-    return found.tier, found.known
+    return found
 
 
 async def register_user(
@@ -50,8 +52,8 @@ async def register_user(
     channel: Channel,
     identities: Sequence[Identity],
 ) -> User:
-    tier, known = _tier(cities, city, uow)
-    user = await uow.users.add_user(city=city.strip(), city_tier=tier, city_known=known, channel=channel)
+    found = _tier(cities, city, uow)
+    user = await uow.users.add_user(city=found.city, city_tier=found.tier, city_known=found.known, channel=channel)
     for identity in identities:
         digest = identity_hash(identity.kind, identity.value, salt=salt)
         await uow.users.link_identity(user.user_id, kind=identity.kind, digest=digest)
@@ -73,12 +75,12 @@ async def get_user(uow: UnitOfWork, user_id: str) -> User:
 async def update_profile(
     uow: UnitOfWork, *, cities: CityTiers, user_id: str, city: str | None, channel: Channel | None
 ) -> User:
-    tier, known = _tier(cities, city, uow) if city is not None else (None, None)
+    found = None if city is None else _tier(cities, city, uow)
     user = await uow.users.update_profile(
         user_id,
-        city=None if city is None else city.strip(),
-        city_tier=tier,
-        city_known=known,
+        city=None if found is None else found.city,
+        city_tier=None if found is None else found.tier,
+        city_known=None if found is None else found.known,
         channel=channel,
     )
     if user is None:

@@ -39,11 +39,13 @@ def identity_salt(data_dir: Path) -> str:
 def up(profile: str) -> None:
     endpoints = infra.up(profile)
     data_dir = infra.data_dir(profile)
-    _, public_key = keys(data_dir)
+    private_key, public_key = keys(data_dir)
     env = {
         "DATABASE_URL": endpoints.database_url,
         "KAFKA_BOOTSTRAP_SERVERS": endpoints.kafka_bootstrap,
         "JWT_PUBLIC_KEY_FILE": str(public_key),
+        # Locally every service signs its own service-to-service tokens with the development key.
+        "SERVICE_SIGNING_KEY_FILE": str(private_key),
         "IDENTITY_LINK_SALT": identity_salt(data_dir),
     }
     services.up_all(env, data_dir)

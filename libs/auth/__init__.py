@@ -6,11 +6,13 @@ the public key; `python -m libs.auth` mints tokens from a local private key for 
 
 from libs.auth.policy import authorize_user_access, ensure_same_line, require_line, require_role
 from libs.auth.principal import Principal, Role, current_principal, use_principal
+from libs.auth.service_tokens import ServiceCredentials
 from libs.auth.tokens import TokenIssuer, TokenVerifier, generate_key_pair
 
 __all__ = [
     "Principal",
     "Role",
+    "ServiceCredentials",
     "TokenIssuer",
     "TokenVerifier",
     "authorize_user_access",

@@ -112,3 +112,16 @@ def test_the_current_principal_exists_only_inside_the_call() -> None:
         assert current_principal() is caller
     with pytest.raises(Unauthenticated):
         current_principal()
+
+
+def test_service_credentials_mint_a_service_token_per_line_and_reuse_it(
+    key_pair: tuple[TokenIssuer, TokenVerifier],
+) -> None:
+    from libs.auth import ServiceCredentials
+
+    issuer, verifier = key_pair
+    credentials = ServiceCredentials(issuer, service="order")
+    pingou = credentials.token(BusinessLine.PINGOU)
+    assert credentials.token(BusinessLine.PINGOU) == pingou
+    assert verifier.verify(pingou) == Principal("order", BusinessLine.PINGOU, frozenset({Role.SERVICE}))
+    assert verifier.verify(credentials.token(BusinessLine.MALL)).line is BusinessLine.MALL

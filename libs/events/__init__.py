@@ -8,6 +8,7 @@ from libs.events.envelope import build_envelope, dead_letter_topic, topic_name
 from libs.events.outbox import OutboxEvent, append_event, append_events
 from libs.events.relay import OutboxRelay
 from libs.events.topics import ensure_topics
+from libs.events.unit_of_work import UnitOfWork
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -17,6 +18,7 @@ __all__ = [
     "IdempotentConsumer",
     "OutboxEvent",
     "OutboxRelay",
+    "UnitOfWork",
     "append_event",
     "append_events",
     "build_envelope",

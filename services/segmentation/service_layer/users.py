@@ -13,7 +13,7 @@ from libs.logs import get_logger
 from services.segmentation.domain.cities import CityTier, CityTiers
 from services.segmentation.domain.identity import identity_hash
 from services.segmentation.domain.model import Channel, IdentityKind, User
-from services.segmentation.service_layer.unit_of_work import UnitOfWork
+from services.segmentation.service_layer.unit_of_work import USER_AGGREGATE, UnitOfWork
 
 log = get_logger(__name__)
 
@@ -61,7 +61,7 @@ async def register_user(
         user_id=user.user_id, city=user.city, city_tier=user.city_tier, channel=CHANNEL_TO_PROTO[channel]
     )
     event.registered_at.FromDatetime(user.registered_at)
-    uow.publish(user.user_id, event)
+    uow.publish(USER_AGGREGATE, user.user_id, event)
     return user
 
 
@@ -86,6 +86,7 @@ async def update_profile(
     if user is None:
         raise NotFound(f"no user {user_id}", reason="USER_NOT_FOUND")
     uow.publish(
+        USER_AGGREGATE,
         user_id,
         pb.UserProfileUpdated(
             user_id=user_id, city=user.city, city_tier=user.city_tier, channel=CHANNEL_TO_PROTO[user.channel]
@@ -101,6 +102,7 @@ async def link_identity(uow: UnitOfWork, *, salt: bytes, user_id: str, identity:
     await uow.users.link_identity(user_id, kind=identity.kind, digest=digest)
     linked = len(await uow.users.linked_accounts(user_id))
     uow.publish(
+        USER_AGGREGATE,
         user_id,
         pb.IdentityLinked(
             user_id=user_id,

@@ -1,0 +1,55 @@
+"""A unit of work: one transaction on one line's schema, plus the events to publish if it commits.
+
+Services subclass it to hang their repositories on the connection (`on_begin`). Events queued with
+`publish` are appended to the outbox inside the same transaction, just before it commits, so a state
+change and its events commit or vanish together.
+"""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Self
+
+import asyncpg
+from google.protobuf.message import Message
+
+from libs.core import BusinessLine
+from libs.events.envelope import topic_name
+from libs.events.outbox import OutboxEvent, append_events
+
+
+class UnitOfWork:
+    def __init__(self, pool: asyncpg.Pool, line: BusinessLine, *, topic_prefix: str = ""):
+        self._pool = pool
+        self.line = line
+        self._prefix = topic_prefix
+        self._events: list[OutboxEvent] = []
+
+    def on_begin(self, connection: asyncpg.Connection) -> None:
+        """Hook for subclasses: build repositories over the transaction's connection."""
+
+    async def __aenter__(self) -> Self:
+        self.connection: asyncpg.Connection = await self._pool.acquire()
+        self._transaction = self.connection.transaction()
+        await self._transaction.start()
+        self._events = []
+        self.on_begin(self.connection)
+        return self
+
+    def publish(self, aggregate: str, aggregate_id: str, payload: Message) -> None:
+        """Queue an event for `<line>.<aggregate>.v1`, keyed by the aggregate id."""
+        topic = topic_name(self.line, aggregate, prefix=self._prefix)
+        self._events.append(OutboxEvent(topic, aggregate_id, self.line, payload))
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        try:
+            if kind is None:
+                if self._events:
+                    await append_events(self.connection, self._events)
+                await self._transaction.commit()
+            else:
+                await self._transaction.rollback()
+        finally:
+            await self._pool.release(self.connection)

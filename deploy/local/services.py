@@ -1,7 +1,7 @@
 """Starting, stopping and probing the platform's service processes on one machine (`make up`).
 
-Every service is a Python package with `python -m <module> migrate` (apply its migrations, exit) and
-`python -m <module>` (serve until SIGTERM). Processes are detached, with a pid file and a log file in
+Every service is a Python package with `python -m <module> migrate` (apply its migrations, exit), maybe
+more set-up steps (`seed`: demo data), and `python -m <module>` (serve until SIGTERM). Processes are detached, with a pid file and a log file in
 the profile's data folder; `up` reuses a process that is still alive, `down` sends SIGTERM and waits
 for the graceful shutdown. Status comes from the gRPC health protocol.
 """
@@ -28,13 +28,15 @@ HOST = "127.0.0.1"
 @dataclass(frozen=True)
 class ServiceSpec:
     name: str
-    module: str  # `python -m <module>` serves; `python -m <module> migrate` migrates
+    module: str  # `python -m <module>` serves; `python -m <module> <step>` runs a set-up step
     port: int
     metrics_port: int | None = None
+    setup: tuple[str, ...] = ("migrate",)  # run in order before the service starts
 
 
 # The product services, in start order. Each issue that adds a service adds its line here.
 SERVICES: tuple[ServiceSpec, ...] = (
+    ServiceSpec("catalog", "services.catalog", port=50051, metrics_port=9151, setup=("migrate", "seed")),
     ServiceSpec("segmentation", "services.segmentation", port=50053, metrics_port=9153),
 )
 
@@ -141,7 +143,7 @@ def probe(spec: ServiceSpec, timeout: float = 2.0) -> str:
 
 def up_all(env: Mapping[str, str], data_dir: Path, specs: Sequence[ServiceSpec] = SERVICES) -> None:
     for spec in specs:
-        migrate(spec, env)
+        set_up(spec, env)
         start(spec, env, data_dir)
 
 

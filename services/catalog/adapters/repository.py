@@ -1,0 +1,310 @@
+"""PostgreSQL access for the catalog. Connections come from a line's pool (search_path = that line's
+schema); the shared product tables are named by their schema, `catalog`."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import asdict
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from libs.core import BusinessLine
+from services.catalog.domain.model import (
+    STOCK_BUCKETS,
+    GroupRule,
+    Listing,
+    Prices,
+    Product,
+    Reservation,
+    ReservationItem,
+    ReservationState,
+    Sku,
+)
+
+SHARED = "catalog"
+_LISTING_COLUMNS = """sku_id, product_id, title, category_id, belt_id, factory_direct, image_url, price_minor,
+    plus_price_minor, group_price_minor, leader_price_minor, group_rule, active, version, updated_at,
+    display_price_minor"""
+
+
+class CatalogRepository:
+    def __init__(self, connection: asyncpg.Connection, line: BusinessLine):
+        self._db = connection
+        self.line = line
+
+    # --- reference data and products (shared by both lines)
+
+    async def belts(self) -> list[asyncpg.Record]:
+        rows: list[asyncpg.Record] = await self._db.fetch(f"SELECT * FROM {SHARED}.belts ORDER BY belt_id")
+        return rows
+
+    async def categories(self) -> list[asyncpg.Record]:
+        rows: list[asyncpg.Record] = await self._db.fetch(f"SELECT * FROM {SHARED}.categories ORDER BY category_id")
+        return rows
+
+    async def merchant_exists(self, merchant_id: str) -> bool:
+        return bool(await self._db.fetchval(f"SELECT true FROM {SHARED}.merchants WHERE merchant_id = $1", merchant_id))
+
+    async def reference_exists(self, table: str, key: str, value: str) -> bool:
+        assert (table, key) in (("belts", "belt_id"), ("categories", "category_id"))
+        return bool(await self._db.fetchval(f"SELECT true FROM {SHARED}.{table} WHERE {key} = $1", value))
+
+    async def add_product(self, product: Product) -> None:
+        await self._db.execute(
+            f"""INSERT INTO {SHARED}.products (product_id, merchant_id, category_id, belt_id, factory_direct, title,
+                description, image_urls, attributes) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb)""",
+            product.product_id,
+            product.merchant_id,
+            product.category_id,
+            product.belt_id,
+            product.factory_direct,
+            product.title,
+            product.description,
+            list(product.image_urls),
+            json.dumps(product.attributes, ensure_ascii=False),
+        )
+        await self._db.executemany(
+            f"""INSERT INTO {SHARED}.skus (sku_id, product_id, title, attributes, image_url)
+            VALUES ($1, $2, $3, $4::jsonb, $5)""",
+            [
+                (
+                    sku.sku_id,
+                    product.product_id,
+                    sku.title,
+                    json.dumps(sku.attributes, ensure_ascii=False),
+                    sku.image_url,
+                )
+                for sku in product.skus
+            ],
+        )
+
+    async def products(self, product_ids: Sequence[str]) -> list[Product]:
+        rows = await self._db.fetch(
+            f"SELECT * FROM {SHARED}.products WHERE product_id = ANY($1::text[]) ORDER BY product_id", list(product_ids)
+        )
+        skus = await self._db.fetch(
+            f"SELECT * FROM {SHARED}.skus WHERE product_id = ANY($1::text[]) ORDER BY sku_id", list(product_ids)
+        )
+        by_product: dict[str, list[Sku]] = {}
+        for row in skus:
+            by_product.setdefault(row["product_id"], []).append(
+                Sku(row["sku_id"], row["product_id"], row["title"], json.loads(row["attributes"]), row["image_url"])
+            )
+        return [
+            Product(
+                product_id=row["product_id"],
+                merchant_id=row["merchant_id"],
+                category_id=row["category_id"],
+                belt_id=row["belt_id"],
+                factory_direct=row["factory_direct"],
+                title=row["title"],
+                description=row["description"],
+                image_urls=tuple(row["image_urls"]),
+                attributes=json.loads(row["attributes"]),
+                skus=tuple(by_product.get(row["product_id"], ())),
+            )
+            for row in rows
+        ]
+
+    async def sku_with_product(self, sku_id: str) -> asyncpg.Record | None:
+        row: asyncpg.Record | None = await self._db.fetchrow(
+            f"""SELECT s.sku_id, s.title AS sku_title, s.image_url, p.product_id, p.merchant_id, p.title,
+                p.category_id, p.belt_id, p.factory_direct, p.image_urls
+            FROM {SHARED}.skus s JOIN {SHARED}.products p USING (product_id) WHERE s.sku_id = $1""",
+            sku_id,
+        )
+        return row
+
+    # --- listings (this line)
+
+    async def upsert_listing(self, sku: asyncpg.Record, prices: Prices) -> Listing:
+        image = sku["image_url"] or (sku["image_urls"][0] if sku["image_urls"] else "")
+        row = await self._db.fetchrow(
+            f"""INSERT INTO listings AS l (sku_id, product_id, title, category_id, belt_id, factory_direct, image_url,
+                price_minor, plus_price_minor, group_price_minor, leader_price_minor, group_rule)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::jsonb)
+            ON CONFLICT (sku_id) DO UPDATE SET price_minor = excluded.price_minor,
+                plus_price_minor = excluded.plus_price_minor, group_price_minor = excluded.group_price_minor,
+                leader_price_minor = excluded.leader_price_minor, group_rule = excluded.group_rule,
+                title = excluded.title, image_url = excluded.image_url, active = true,
+                version = l.version + 1, updated_at = now()
+            RETURNING {_LISTING_COLUMNS}""",
+            sku["sku_id"],
+            sku["product_id"],
+            f"{sku['title']} {sku['sku_title']}".strip(),
+            sku["category_id"],
+            sku["belt_id"],
+            sku["factory_direct"],
+            image,
+            prices.price_minor,
+            prices.plus_price_minor,
+            prices.group_price_minor,
+            prices.leader_price_minor,
+            None if prices.group_rule is None else json.dumps(asdict(prices.group_rule)),
+        )
+        return self._listing(row)
+
+    async def deactivate_listing(self, sku_id: str) -> Listing | None:
+        row = await self._db.fetchrow(
+            f"""UPDATE listings SET active = false, version = version + 1, updated_at = now()
+            WHERE sku_id = $1 RETURNING {_LISTING_COLUMNS}""",
+            sku_id,
+        )
+        return None if row is None else self._listing(row)
+
+    async def listings(self, sku_ids: Sequence[str]) -> list[Listing]:
+        rows = await self._db.fetch(
+            f"SELECT {_LISTING_COLUMNS} FROM listings WHERE sku_id = ANY($1::text[]) ORDER BY sku_id", list(sku_ids)
+        )
+        return [self._listing(row) for row in rows]
+
+    async def search(
+        self,
+        *,
+        query: str,
+        category_id: str,
+        belt_id: str,
+        factory_direct: bool | None,
+        min_price: int,
+        max_price: int,
+        after: tuple[int, str] | None,
+        limit: int,
+    ) -> list[Listing]:
+        """Active listings in (display price, sku id) order, from just after `after`."""
+        rows = await self._db.fetch(
+            f"""SELECT {_LISTING_COLUMNS} FROM listings
+            WHERE active
+              AND ($1 = '' OR title ILIKE '%' || $1 || '%')
+              AND ($2 = '' OR category_id = $2 OR category_id IN (
+                    SELECT category_id FROM {SHARED}.categories WHERE parent_id = $2))
+              AND ($3 = '' OR belt_id = $3)
+              AND ($4::boolean IS NULL OR factory_direct = $4)
+              AND display_price_minor >= $5
+              AND ($6 = 0 OR display_price_minor <= $6)
+              AND ($7::bigint IS NULL OR (display_price_minor, sku_id) > ($7, $8))
+            ORDER BY display_price_minor, sku_id
+            LIMIT $9""",
+            _escape_like(query),
+            category_id,
+            belt_id,
+            factory_direct,
+            min_price,
+            max_price,
+            None if after is None else after[0],
+            "" if after is None else after[1],
+            limit,
+        )
+        return [self._listing(row) for row in rows]
+
+    # --- stock (this line)
+
+    async def set_stock(self, sku_id: str, available: int) -> None:
+        """Spread `available` over the buckets; waits for reservations holding a bucket to finish."""
+        share, rest = divmod(available, STOCK_BUCKETS)
+        await self._db.execute(
+            """INSERT INTO stock (sku_id, bucket, available)
+            SELECT $1, bucket, $2 + CASE WHEN bucket < $3 THEN 1 ELSE 0 END FROM generate_series(0, $4 - 1) AS bucket
+            ON CONFLICT (sku_id, bucket) DO UPDATE SET available = excluded.available""",
+            sku_id,
+            share,
+            rest,
+            STOCK_BUCKETS,
+        )
+
+    async def stock(self, sku_id: str) -> tuple[int, int] | None:
+        """(available, reserved) or None when the SKU has no stock record on this line."""
+        row = await self._db.fetchrow(
+            """SELECT (SELECT sum(available) FROM stock WHERE sku_id = $1) AS available,
+                (SELECT coalesce(sum(p.quantity), 0) FROM reservation_parts p JOIN reservations r USING (order_id)
+                 WHERE p.sku_id = $1 AND r.state = 'reserved') AS reserved""",
+            sku_id,
+        )
+        if row is None or row["available"] is None:
+            return None
+        return int(row["available"]), int(row["reserved"])
+
+    async def reservation(self, order_id: str, *, lock: bool = False) -> Reservation | None:
+        row = await self._db.fetchrow(
+            "SELECT * FROM reservations WHERE order_id = $1" + (" FOR UPDATE" if lock else ""), order_id
+        )
+        return None if row is None else self._reservation(row)
+
+    async def add_reservation(self, order_id: str, items: Sequence[ReservationItem], expires_at: datetime) -> bool:
+        """False when the order already has a reservation (the idempotency key)."""
+        status = await self._db.execute(
+            """INSERT INTO reservations (order_id, items, state, expires_at) VALUES ($1, $2::jsonb, 'reserved', $3)
+            ON CONFLICT (order_id) DO NOTHING""",
+            order_id,
+            json.dumps([asdict(item) for item in items]),
+            expires_at,
+        )
+        return str(status) == "INSERT 0 1"
+
+    async def take_stock(self, order_id: str, item: ReservationItem, *, start_bucket: int, wait: bool) -> str:
+        outcome: str = await self._db.fetchval(
+            "SELECT take_stock($1, $2, $3, $4, $5)", order_id, item.sku_id, item.quantity, start_bucket, wait
+        )
+        return outcome
+
+    async def settle(self, order_id: str, state: ReservationState) -> None:
+        await self._db.execute(
+            "UPDATE reservations SET state = $2, settled_at = now() WHERE order_id = $1", order_id, state.value
+        )
+
+    async def give_back(self, order_id: str) -> None:
+        """Return every part of the reservation to the bucket it came from."""
+        await self._db.execute(
+            """UPDATE stock s SET available = s.available + p.quantity
+            FROM reservation_parts p WHERE p.order_id = $1 AND s.sku_id = p.sku_id AND s.bucket = p.bucket""",
+            order_id,
+        )
+
+    async def due_reservations(self, *, limit: int) -> list[str]:
+        """Reservations whose hold ran out, locked for this worker; others skip them (SKIP LOCKED)."""
+        rows = await self._db.fetch(
+            """SELECT order_id FROM reservations WHERE state = 'reserved' AND expires_at <= now()
+            ORDER BY expires_at LIMIT $1 FOR UPDATE SKIP LOCKED""",
+            limit,
+        )
+        return [row["order_id"] for row in rows]
+
+    # --- mapping
+
+    def _listing(self, row: Any) -> Listing:
+        rule = None if row["group_rule"] is None else GroupRule(**json.loads(row["group_rule"]))
+        return Listing(
+            sku_id=row["sku_id"],
+            line=self.line,
+            product_id=row["product_id"],
+            title=row["title"],
+            category_id=row["category_id"],
+            belt_id=row["belt_id"],
+            factory_direct=row["factory_direct"],
+            image_url=row["image_url"],
+            prices=Prices(
+                price_minor=row["price_minor"],
+                plus_price_minor=row["plus_price_minor"],
+                group_price_minor=row["group_price_minor"],
+                leader_price_minor=row["leader_price_minor"],
+                group_rule=rule,
+            ),
+            active=row["active"],
+            version=row["version"],
+            updated_at=row["updated_at"],
+        )
+
+    def _reservation(self, row: Any) -> Reservation:
+        return Reservation(
+            order_id=row["order_id"],
+            line=self.line,
+            items=tuple(ReservationItem(**item) for item in json.loads(row["items"])),
+            state=ReservationState(row["state"]),
+            expires_at=row["expires_at"],
+        )
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

@@ -1,0 +1,96 @@
+"""Wiring: settings, migrations, topics, pools, relays, the reservation expiry job, the servicer."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import asyncpg
+from pingou.catalog.v1 import catalog_pb2_grpc
+from pydantic import Field
+
+from libs.core import BusinessLine
+from libs.database import create_pool, migrate, schema_name
+from libs.events import MIGRATIONS as EVENT_MIGRATIONS
+from libs.events import OutboxRelay, ensure_topics, topic_name
+from libs.grpckit import GrpcApp
+from libs.logs import get_logger
+from libs.settings import ServiceSettings
+from services.catalog.adapters.repository import SHARED
+from services.catalog.entrypoints.grpc_api import SERVICE, VALIDATORS, CatalogServicer
+from services.catalog.service_layer import inventory
+from services.catalog.service_layer.unit_of_work import INVENTORY_AGGREGATE, LISTING_AGGREGATE, UnitOfWork
+
+NAME = "catalog"
+HERE = Path(__file__).resolve().parent
+log = get_logger(__name__)
+
+
+class CatalogSettings(ServiceSettings):
+    service_name: str = NAME
+    # How often the expiry job looks for reservations whose hold ran out.
+    reservation_expiry_poll_seconds: float = Field(default=1.0, gt=0, le=60)
+
+
+def migrate_all(settings: CatalogSettings) -> None:
+    migrate(settings.database_url, schema=SHARED, sources=[HERE / "migrations"])
+    for line in BusinessLine:
+        migrate(
+            settings.database_url, schema=schema_name(NAME, line), sources=[EVENT_MIGRATIONS, HERE / "migrations_line"]
+        )
+
+
+async def expire_reservations(pool: asyncpg.Pool, line: BusinessLine, *, prefix: str, poll: float) -> None:
+    """The durable expiry job: any replica may run it; SKIP LOCKED keeps them off each other's rows."""
+    while True:
+        async with UnitOfWork(pool, line, topic_prefix=prefix) as uow:
+            released = await inventory.release_expired(uow)
+        if released == 0:
+            await asyncio.sleep(poll)
+
+
+async def build_app(settings: CatalogSettings) -> GrpcApp:
+    lines = sorted(settings.served_lines)
+    await asyncio.to_thread(migrate_all, settings)
+    prefix = settings.kafka_topic_prefix
+    topics = [
+        topic_name(line, aggregate, prefix=prefix)
+        for line in lines
+        for aggregate in (LISTING_AGGREGATE, INVENTORY_AGGREGATE)
+    ]
+    await ensure_topics(settings.kafka_bootstrap_servers, topics, replication_factor=settings.kafka_replication_factor)
+    pools = {
+        line: await create_pool(
+            settings.database_url,
+            schema=schema_name(NAME, line),
+            application_name=f"{NAME}-{line}",
+            max_size=settings.database_pool_size,
+        )
+        for line in lines
+    }
+    workers = []
+    for line in lines:
+        relay = OutboxRelay(
+            dsn=settings.database_url,
+            schema=schema_name(NAME, line),
+            bootstrap_servers=settings.kafka_bootstrap_servers,
+        )
+
+        async def expiry(line: BusinessLine = line) -> None:
+            await expire_reservations(pools[line], line, prefix=prefix, poll=settings.reservation_expiry_poll_seconds)
+
+        workers += [relay.run, expiry]
+
+    async def close_pools() -> None:
+        for pool in pools.values():
+            await pool.close()
+
+    servicer = CatalogServicer(pools=pools, topic_prefix=prefix)
+    return GrpcApp(
+        name=NAME,
+        register=lambda server: catalog_pb2_grpc.add_CatalogServiceServicer_to_server(servicer, server),
+        service_names=[SERVICE],
+        validators=VALIDATORS,
+        workers=workers,
+        on_stop=[close_pools],
+    )

@@ -1,0 +1,155 @@
+"""Proto <-> domain for the catalog."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from google.protobuf.timestamp_pb2 import Timestamp
+from pingou.catalog.v1 import catalog_pb2 as pb
+
+from libs.events.envelope import LINE_TO_PROTO
+from services.catalog.domain.model import (
+    GroupRule,
+    Listing,
+    Prices,
+    Product,
+    Reservation,
+    ReservationItem,
+    ReservationState,
+    Sku,
+)
+
+STATE_TO_PROTO = {
+    ReservationState.RESERVED: pb.RESERVATION_STATE_RESERVED,
+    ReservationState.COMMITTED: pb.RESERVATION_STATE_COMMITTED,
+    ReservationState.RELEASED: pb.RESERVATION_STATE_RELEASED,
+}
+
+
+def timestamp(value: datetime) -> Timestamp:
+    stamp = Timestamp()
+    stamp.FromDatetime(value)
+    return stamp
+
+
+def _or_zero(value: int | None) -> int:
+    return 0 if value is None else value
+
+
+def _or_none(value: int) -> int | None:
+    return value or None
+
+
+def listing_to_proto(listing: Listing) -> pb.Listing:
+    prices = listing.prices
+    message = pb.Listing(
+        sku_id=listing.sku_id,
+        line=LINE_TO_PROTO[listing.line],
+        active=listing.active,
+        version=listing.version,
+        updated_at=timestamp(listing.updated_at),
+        product_id=listing.product_id,
+        title=listing.title,
+        category_id=listing.category_id,
+        belt_id=listing.belt_id or "",
+        factory_direct=listing.factory_direct,
+        image_url=listing.image_url,
+    )
+    if prices.group_rule is None:
+        message.mall.CopyFrom(
+            pb.MallPrice(price_minor=prices.price_minor, plus_price_minor=_or_zero(prices.plus_price_minor))
+        )
+    else:
+        rule = prices.group_rule
+        message.pingou.CopyFrom(
+            pb.PingouPrice(
+                solo_price_minor=prices.price_minor,
+                group_price_minor=_or_zero(prices.group_price_minor),
+                leader_price_minor=_or_zero(prices.leader_price_minor),
+                rule=pb.GroupRule(
+                    size=rule.size,
+                    window_minutes=rule.window_minutes,
+                    per_user_limit=rule.per_user_limit,
+                    new_user_only=rule.new_user_only,
+                    plus_only=rule.plus_only,
+                    strangers_can_join=rule.strangers_can_join,
+                    auto_match=rule.auto_match,
+                    leader_free=rule.leader_free,
+                ),
+            )
+        )
+    return message
+
+
+def prices_from_proto(request: pb.UpsertListingRequest) -> Prices:
+    if request.WhichOneof("price") == "mall":
+        return Prices(price_minor=request.mall.price_minor, plus_price_minor=_or_none(request.mall.plus_price_minor))
+    price, rule = request.pingou, request.pingou.rule
+    return Prices(
+        price_minor=price.solo_price_minor,
+        group_price_minor=price.group_price_minor,
+        leader_price_minor=_or_none(price.leader_price_minor),
+        group_rule=GroupRule(
+            size=rule.size,
+            window_minutes=rule.window_minutes or 24 * 60,
+            per_user_limit=rule.per_user_limit,
+            new_user_only=rule.new_user_only,
+            plus_only=rule.plus_only,
+            strangers_can_join=rule.strangers_can_join,
+            auto_match=rule.auto_match,
+            leader_free=rule.leader_free,
+        ),
+    )
+
+
+def product_to_proto(product: Product) -> pb.Product:
+    return pb.Product(
+        product_id=product.product_id,
+        merchant_id=product.merchant_id,
+        category_id=product.category_id,
+        belt_id=product.belt_id or "",
+        factory_direct=product.factory_direct,
+        title=product.title,
+        description=product.description,
+        image_urls=list(product.image_urls),
+        attributes=product.attributes,
+        skus=[
+            pb.Sku(
+                sku_id=sku.sku_id,
+                product_id=sku.product_id,
+                title=sku.title,
+                attributes=sku.attributes,
+                image_url=sku.image_url,
+            )
+            for sku in product.skus
+        ],
+    )
+
+
+def product_from_proto(request: pb.CreateProductRequest) -> Product:
+    return Product(
+        product_id="",
+        merchant_id=request.merchant_id,
+        category_id=request.category_id,
+        belt_id=request.belt_id or None,
+        factory_direct=request.factory_direct,
+        title=request.title,
+        description=request.description,
+        image_urls=tuple(request.image_urls),
+        attributes=dict(request.attributes),
+        skus=tuple(Sku("", "", sku.title, dict(sku.attributes), sku.image_url) for sku in request.skus),
+    )
+
+
+def reservation_to_proto(reservation: Reservation) -> pb.Reservation:
+    return pb.Reservation(
+        order_id=reservation.order_id,
+        line=LINE_TO_PROTO[reservation.line],
+        items=[pb.ReservationItem(sku_id=i.sku_id, quantity=i.quantity) for i in reservation.items],
+        state=STATE_TO_PROTO[reservation.state],
+        expires_at=timestamp(reservation.expires_at),
+    )
+
+
+def items_from_proto(items: list[pb.ReservationItem]) -> list[ReservationItem]:
+    return [ReservationItem(item.sku_id, item.quantity) for item in items]

@@ -1,0 +1,143 @@
+"""Use cases of inventory: stock levels, and reservations that are committed, released or expire.
+
+Reserve is idempotent by order id and all-or-nothing over its items. Stock never goes below zero: the
+database refuses it (CHECK available >= 0) and take_stock only takes what a bucket holds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+
+from pingou.catalog.v1 import catalog_pb2 as pb
+
+from libs.core import Aborted, AlreadyExists, FailedPrecondition, NotFound
+from libs.logs import get_logger
+from services.catalog.domain.model import (
+    STOCK_BUCKETS,
+    Reservation,
+    ReservationItem,
+    ReservationState,
+    normalized_items,
+)
+from services.catalog.service_layer.unit_of_work import INVENTORY_AGGREGATE, UnitOfWork
+
+log = get_logger(__name__)
+
+SKIP_LOCKED_TRIES = 8  # then wait for the held buckets instead of skipping them
+
+
+class Contended(Exception):
+    """Stock is there but held by other transactions right now: the whole reservation is retried."""
+
+
+def _items_proto(items: Sequence[ReservationItem]) -> list[pb.ReservationItem]:
+    return [pb.ReservationItem(sku_id=item.sku_id, quantity=item.quantity) for item in items]
+
+
+async def set_stock(uow: UnitOfWork, *, sku_id: str, available: int) -> tuple[int, int]:
+    if await uow.catalog.sku_with_product(sku_id) is None:
+        raise NotFound(f"no SKU {sku_id}", reason="SKU_NOT_FOUND")
+    await uow.catalog.set_stock(sku_id, available)
+    uow.publish(INVENTORY_AGGREGATE, sku_id, pb.StockSet(sku_id=sku_id, available=available))
+    return await get_stock(uow, sku_id)
+
+
+async def get_stock(uow: UnitOfWork, sku_id: str) -> tuple[int, int]:
+    stock = await uow.catalog.stock(sku_id)
+    if stock is None:
+        raise NotFound(f"{sku_id} has no stock on the {uow.line} line", reason="STOCK_NOT_FOUND")
+    return stock
+
+
+async def reserve(
+    uow: UnitOfWork, *, order_id: str, items: Sequence[ReservationItem], hold: timedelta, wait: bool
+) -> Reservation:
+    """One attempt, in the caller's unit of work. Raises Contended when another attempt may succeed."""
+    wanted = normalized_items(list(items))
+    expires_at = datetime.now(UTC) + hold
+    if not await uow.catalog.add_reservation(order_id, wanted, expires_at):
+        existing = await uow.catalog.reservation(order_id)
+        assert existing is not None
+        if existing.items != wanted:
+            raise AlreadyExists(f"order {order_id} already reserved other items", reason="RESERVATION_MISMATCH")
+        return existing  # a retry of the same reservation: the first result, counted once
+    start = random.randrange(STOCK_BUCKETS)
+    for item in wanted:
+        outcome = await uow.catalog.take_stock(order_id, item, start_bucket=start, wait=wait)
+        if outcome == "contended":
+            raise Contended(item.sku_id)
+        if outcome != "reserved":
+            raise FailedPrecondition(
+                f"not enough stock of {item.sku_id} for {item.quantity}",
+                reason="OUT_OF_STOCK",
+                metadata={"sku_id": item.sku_id},
+            )
+    uow.publish(INVENTORY_AGGREGATE, order_id, pb.StockReserved(order_id=order_id, items=_items_proto(wanted)))
+    return Reservation(order_id, uow.line, wanted, ReservationState.RESERVED, expires_at)
+
+
+async def reserve_stock(
+    make_uow: Callable[[], UnitOfWork], *, order_id: str, items: Sequence[ReservationItem], hold: timedelta
+) -> Reservation:
+    """Reserve, retrying a contended attempt in a fresh transaction; the last tries wait for held
+    buckets instead of skipping them, so a busy SKU is never reported out of stock while it has stock."""
+    for attempt in range(SKIP_LOCKED_TRIES + 2):
+        try:
+            async with make_uow() as uow:
+                return await reserve(uow, order_id=order_id, items=items, hold=hold, wait=attempt >= SKIP_LOCKED_TRIES)
+        except Contended:
+            await asyncio.sleep(random.uniform(0, 0.002 * (attempt + 1)))
+    raise Aborted(f"stock of order {order_id} stayed contended; retry", reason="STOCK_CONTENDED")
+
+
+async def commit(uow: UnitOfWork, order_id: str) -> Reservation:
+    reservation = await _locked(uow, order_id)
+    if reservation.state is ReservationState.COMMITTED:
+        return reservation
+    if reservation.state is ReservationState.RELEASED:
+        raise FailedPrecondition(f"the reservation of {order_id} was released", reason="RESERVATION_RELEASED")
+    await uow.catalog.settle(order_id, ReservationState.COMMITTED)
+    uow.publish(
+        INVENTORY_AGGREGATE, order_id, pb.StockCommitted(order_id=order_id, items=_items_proto(reservation.items))
+    )
+    return _with_state(reservation, ReservationState.COMMITTED)
+
+
+async def release(uow: UnitOfWork, order_id: str, *, expired: bool = False) -> Reservation:
+    reservation = await _locked(uow, order_id)
+    if reservation.state is ReservationState.RELEASED:
+        return reservation
+    if reservation.state is ReservationState.COMMITTED:
+        raise FailedPrecondition(f"the reservation of {order_id} is committed", reason="RESERVATION_COMMITTED")
+    await uow.catalog.give_back(order_id)
+    await uow.catalog.settle(order_id, ReservationState.RELEASED)
+    uow.publish(
+        INVENTORY_AGGREGATE,
+        order_id,
+        pb.StockReleased(order_id=order_id, items=_items_proto(reservation.items), expired=expired),
+    )
+    return _with_state(reservation, ReservationState.RELEASED)
+
+
+async def release_expired(uow: UnitOfWork, *, batch: int = 100) -> int:
+    """Release reservations whose hold ran out; safe with any number of workers (SKIP LOCKED)."""
+    due = await uow.catalog.due_reservations(limit=batch)
+    for order_id in due:
+        await release(uow, order_id, expired=True)
+    if due:
+        log.info("reservations_expired", count=len(due), line=uow.line.value)
+    return len(due)
+
+
+async def _locked(uow: UnitOfWork, order_id: str) -> Reservation:
+    reservation = await uow.catalog.reservation(order_id, lock=True)
+    if reservation is None:
+        raise NotFound(f"no reservation for order {order_id}", reason="RESERVATION_NOT_FOUND")
+    return reservation
+
+
+def _with_state(reservation: Reservation, state: ReservationState) -> Reservation:
+    return Reservation(reservation.order_id, reservation.line, reservation.items, state, reservation.expires_at)

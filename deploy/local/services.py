@@ -68,17 +68,19 @@ def service_env(spec: ServiceSpec, base: Mapping[str, str]) -> dict[str, str]:
     return env
 
 
-def migrate(spec: ServiceSpec, env: Mapping[str, str]) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", spec.module, "migrate"],
-        cwd=REPO_ROOT,
-        env=service_env(spec, env),
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if result.returncode != 0:
-        raise RuntimeError(f"{spec.name}: migrations failed:\n{result.stderr[-4000:]}")
+def set_up(spec: ServiceSpec, env: Mapping[str, str]) -> None:
+    """The service's set-up steps (migrations, demo data), each a `python -m <module> <step>` run."""
+    for step in spec.setup:
+        result = subprocess.run(
+            [sys.executable, "-m", spec.module, step],
+            cwd=REPO_ROOT,
+            env=service_env(spec, env),
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"{spec.name}: `{step}` failed:\n{result.stderr[-4000:]}")
 
 
 def start(spec: ServiceSpec, env: Mapping[str, str], data_dir: Path, *, ready_timeout: float = 60.0) -> int:

@@ -249,27 +249,39 @@ class CatalogRepository:
         )
         return outcome
 
-    async def settle(self, order_id: str, state: ReservationState) -> None:
+    async def settle(self, order_ids: Sequence[str], state: ReservationState) -> None:
         await self._db.execute(
-            "UPDATE reservations SET state = $2, settled_at = now() WHERE order_id = $1", order_id, state.value
+            "UPDATE reservations SET state = $2, settled_at = now() WHERE order_id = ANY($1::text[])",
+            list(order_ids),
+            state.value,
         )
 
-    async def give_back(self, order_id: str) -> None:
-        """Return every part of the reservation to the bucket it came from."""
+    async def give_back(self, order_ids: Sequence[str]) -> None:
+        """Return every part of these reservations to the buckets they came from, in one statement that
+        locks the buckets in (sku, bucket) order, the order every waiting writer uses: two releases
+        cannot deadlock, however their orders' buckets interleave."""
         await self._db.execute(
-            """UPDATE stock s SET available = s.available + p.quantity
-            FROM reservation_parts p WHERE p.order_id = $1 AND s.sku_id = p.sku_id AND s.bucket = p.bucket""",
-            order_id,
+            """WITH parts AS (
+                SELECT sku_id, bucket, sum(quantity) AS quantity FROM reservation_parts
+                WHERE order_id = ANY($1::text[]) GROUP BY sku_id, bucket
+            ), locked AS (
+                SELECT s.sku_id, s.bucket FROM stock s JOIN parts USING (sku_id, bucket)
+                ORDER BY s.sku_id, s.bucket FOR UPDATE OF s
+            )
+            UPDATE stock s SET available = s.available + parts.quantity
+            FROM parts JOIN locked USING (sku_id, bucket)
+            WHERE s.sku_id = parts.sku_id AND s.bucket = parts.bucket""",
+            list(order_ids),
         )
 
-    async def due_reservations(self, *, limit: int) -> list[str]:
+    async def due_reservations(self, *, limit: int) -> list[Reservation]:
         """Reservations whose hold ran out, locked for this worker; others skip them (SKIP LOCKED)."""
         rows = await self._db.fetch(
-            """SELECT order_id FROM reservations WHERE state = 'reserved' AND expires_at <= now()
+            """SELECT * FROM reservations WHERE state = 'reserved' AND expires_at <= now()
             ORDER BY expires_at LIMIT $1 FOR UPDATE SKIP LOCKED""",
             limit,
         )
-        return [row["order_id"] for row in rows]
+        return [self._reservation(row) for row in rows]
 
     # --- mapping
 

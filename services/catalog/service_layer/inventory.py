@@ -99,35 +99,41 @@ async def commit(uow: UnitOfWork, order_id: str) -> Reservation:
         return reservation
     if reservation.state is ReservationState.RELEASED:
         raise FailedPrecondition(f"the reservation of {order_id} was released", reason="RESERVATION_RELEASED")
-    await uow.catalog.settle(order_id, ReservationState.COMMITTED)
+    await uow.catalog.settle([order_id], ReservationState.COMMITTED)
     uow.publish(
         INVENTORY_AGGREGATE, order_id, pb.StockCommitted(order_id=order_id, items=_items_proto(reservation.items))
     )
     return _with_state(reservation, ReservationState.COMMITTED)
 
 
-async def release(uow: UnitOfWork, order_id: str, *, expired: bool = False) -> Reservation:
+async def release(uow: UnitOfWork, order_id: str) -> Reservation:
     reservation = await _locked(uow, order_id)
     if reservation.state is ReservationState.RELEASED:
         return reservation
     if reservation.state is ReservationState.COMMITTED:
         raise FailedPrecondition(f"the reservation of {order_id} is committed", reason="RESERVATION_COMMITTED")
-    await uow.catalog.give_back(order_id)
-    await uow.catalog.settle(order_id, ReservationState.RELEASED)
-    uow.publish(
-        INVENTORY_AGGREGATE,
-        order_id,
-        pb.StockReleased(order_id=order_id, items=_items_proto(reservation.items), expired=expired),
-    )
+    await _give_back(uow, [reservation], expired=False)
     return _with_state(reservation, ReservationState.RELEASED)
 
 
+async def _give_back(uow: UnitOfWork, reservations: Sequence[Reservation], *, expired: bool) -> None:
+    order_ids = [reservation.order_id for reservation in reservations]
+    await uow.catalog.give_back(order_ids)
+    await uow.catalog.settle(order_ids, ReservationState.RELEASED)
+    for reservation in reservations:
+        uow.publish(
+            INVENTORY_AGGREGATE,
+            reservation.order_id,
+            pb.StockReleased(order_id=reservation.order_id, items=_items_proto(reservation.items), expired=expired),
+        )
+
+
 async def release_expired(uow: UnitOfWork, *, batch: int = 100) -> int:
-    """Release reservations whose hold ran out; safe with any number of workers (SKIP LOCKED)."""
+    """Release reservations whose hold ran out; safe with any number of workers (SKIP LOCKED keeps
+    them on different reservations; one ordered statement gives the whole batch's stock back)."""
     due = await uow.catalog.due_reservations(limit=batch)
-    for order_id in due:
-        await release(uow, order_id, expired=True)
     if due:
+        await _give_back(uow, due, expired=True)
         log.info("reservations_expired", count=len(due), line=uow.line.value)
     return len(due)
 

@@ -1,0 +1,93 @@
+"""The catalog service, served in-process on a database of its own with the demo catalog loaded."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+import pytest
+from pingou.catalog.v1 import catalog_pb2 as pb
+from pingou.catalog.v1 import catalog_pb2_grpc as pb_grpc
+from pingou.common.v1 import common_pb2
+
+from libs.auth import Role
+from libs.core import BusinessLine
+from libs.grpckit import open_channel, service_token_metadata
+from services.catalog.bootstrap import CatalogSettings, build_app
+from services.catalog.demo import seed_if_empty
+from tests.conftest import Infra, Keys, Mint, fresh_database
+from tests.support.notes import running_app
+
+PROTO_LINE = {BusinessLine.MALL: common_pb2.BUSINESS_LINE_MALL, BusinessLine.PINGOU: common_pb2.BUSINESS_LINE_PINGOU}
+
+
+@dataclass
+class Catalog:
+    stub: pb_grpc.CatalogServiceStub
+    database_url: str
+    topic_prefix: str
+    mint: Mint
+
+    def token(self, line: BusinessLine, *roles: Role, subject: str = "tester") -> list[tuple[str, str]]:
+        return service_token_metadata(self.mint(line=line, subject=subject, roles=roles or (Role.SERVICE,)))
+
+    async def new_sku(self, line: BusinessLine, *, stock: int) -> str:
+        """A fresh product with one SKU, listed on `line` with `stock` available."""
+        operator = self.token(line, Role.OPERATOR)
+        product = await self.stub.CreateProduct(
+            pb.CreateProductRequest(
+                merchant_id="m-yiwu-goods-trade",
+                category_id="daily",
+                title=f"测试商品 {uuid.uuid4().hex[:6]}",
+                skus=[pb.Sku(title="标准")],
+            ),
+            metadata=operator,
+        )
+        sku_id = product.skus[0].sku_id
+        request = pb.UpsertListingRequest(line=PROTO_LINE[line], sku_id=sku_id)
+        if line is BusinessLine.MALL:
+            request.mall.CopyFrom(pb.MallPrice(price_minor=1990))
+        else:
+            request.pingou.CopyFrom(
+                pb.PingouPrice(solo_price_minor=1990, group_price_minor=1590, rule=pb.GroupRule(size=3))
+            )
+        await self.stub.UpsertListing(request, metadata=operator)
+        await self.stub.SetStock(
+            pb.SetStockRequest(line=PROTO_LINE[line], sku_id=sku_id, available=stock), metadata=operator
+        )
+        return sku_id
+
+    async def stock(self, line: BusinessLine, sku_id: str) -> tuple[int, int]:
+        reply = await self.stub.GetStock(
+            pb.GetStockRequest(line=PROTO_LINE[line], sku_id=sku_id), metadata=self.token(line)
+        )
+        return reply.available, reply.reserved
+
+    async def fetchval(self, sql: str, *args: Any) -> Any:
+        connection = await asyncpg.connect(self.database_url)
+        try:
+            return await connection.fetchval(sql, *args)
+        finally:
+            await connection.close()
+
+
+@pytest.fixture(scope="module")
+async def catalog(infra: Infra, keys: Keys, topic_prefix: str, mint: Mint) -> AsyncIterator[Catalog]:
+    async with fresh_database(infra) as database_url:
+        prefix = f"{topic_prefix}cat{uuid.uuid4().hex[:6]}."
+        settings = CatalogSettings(
+            grpc_port=0,
+            database_url=database_url,
+            kafka_bootstrap_servers=infra.kafka_bootstrap,
+            jwt_public_key_file=keys.public,
+            kafka_topic_prefix=prefix,
+            reservation_expiry_poll_seconds=0.1,
+            database_pool_size=20,
+        )
+        async with running_app(build_app, settings) as server:
+            await seed_if_empty(database_url)
+            async with open_channel(f"127.0.0.1:{server.port}", default_timeout=30) as channel:
+                yield Catalog(pb_grpc.CatalogServiceStub(channel), database_url, prefix, mint)

@@ -46,7 +46,7 @@ class Catalog:
             ),
             metadata=operator,
         )
-        sku_id = product.skus[0].sku_id
+        sku_id: str = product.skus[0].sku_id
         request = pb.UpsertListingRequest(line=PROTO_LINE[line], sku_id=sku_id)
         if line is BusinessLine.MALL:
             request.mall.CopyFrom(pb.MallPrice(price_minor=1990))

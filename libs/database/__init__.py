@@ -5,6 +5,6 @@ line's rows can never be read through the other line's pool by a missing WHERE c
 """
 
 from libs.database.migrations import migrate, schema_name
-from libs.database.pool import create_pool
+from libs.database.pool import close_pools, create_line_pools, create_pool
 
-__all__ = ["create_pool", "migrate", "schema_name"]
+__all__ = ["close_pools", "create_line_pools", "create_pool", "migrate", "schema_name"]

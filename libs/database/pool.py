@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+
 import asyncpg
 
-from libs.database.migrations import check_identifier
+from libs.core import BusinessLine
+from libs.database.migrations import check_identifier, schema_name
 
 
 async def create_pool(
@@ -24,3 +27,20 @@ async def create_pool(
         server_settings={"search_path": schema, "application_name": application_name[:63]},
     )
     return pool
+
+
+async def create_line_pools(
+    dsn: str, *, service: str, lines: Iterable[BusinessLine], max_size: int = 10
+) -> dict[BusinessLine, asyncpg.Pool]:
+    """One pool per served line, each bound to that line's schema of the service."""
+    return {
+        line: await create_pool(
+            dsn, schema=schema_name(service, line), application_name=f"{service}-{line}", max_size=max_size
+        )
+        for line in sorted(lines)
+    }
+
+
+async def close_pools(pools: Mapping[BusinessLine, asyncpg.Pool]) -> None:
+    for pool in pools.values():
+        await pool.close()

@@ -6,7 +6,7 @@ from pathlib import Path
 from libs.events.consumer import ConsumedEvent, IdempotentConsumer
 from libs.events.envelope import build_envelope, dead_letter_topic, topic_name
 from libs.events.outbox import OutboxEvent, append_event, append_events
-from libs.events.relay import OutboxRelay
+from libs.events.relay import OutboxRelay, line_relays
 from libs.events.topics import ensure_topics
 from libs.events.unit_of_work import UnitOfWork
 
@@ -24,5 +24,6 @@ __all__ = [
     "build_envelope",
     "dead_letter_topic",
     "ensure_topics",
+    "line_relays",
     "topic_name",
 ]

@@ -13,12 +13,14 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
 
-from libs.database.migrations import check_identifier
+from libs.core import BusinessLine
+from libs.database.migrations import check_identifier, schema_name
 from libs.logs import get_logger
 from libs.metrics import OUTBOX_BACKLOG, OUTBOX_PARKED, OUTBOX_PUBLISHED
 
@@ -147,3 +149,11 @@ class OutboxRelay:
         pending, parked = await connection.fetchrow(_BACKLOG)
         OUTBOX_BACKLOG.labels(self._schema).set(pending)
         OUTBOX_PARKED.labels(self._schema).set(parked)
+
+
+def line_relays(dsn: str, *, service: str, lines: Iterable[BusinessLine], bootstrap_servers: str) -> list[OutboxRelay]:
+    """One relay per served line, each publishing that line's schema's outbox."""
+    return [
+        OutboxRelay(dsn=dsn, schema=schema_name(service, line), bootstrap_servers=bootstrap_servers)
+        for line in sorted(lines)
+    ]

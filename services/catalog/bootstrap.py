@@ -10,10 +10,11 @@ from pingou.catalog.v1 import catalog_pb2_grpc
 from pydantic import Field
 
 from libs.core import BusinessLine
-from libs.database import create_pool, migrate, schema_name
+from libs.database import close_pools, create_line_pools, migrate, schema_name
 from libs.events import MIGRATIONS as EVENT_MIGRATIONS
-from libs.events import OutboxRelay, ensure_topics, topic_name
+from libs.events import ensure_topics, line_relays, topic_name
 from libs.grpckit import GrpcApp
+from libs.grpckit.server import Worker
 from libs.logs import get_logger
 from libs.settings import ServiceSettings
 from services.catalog.adapters.repository import SHARED
@@ -59,31 +60,19 @@ async def build_app(settings: CatalogSettings) -> GrpcApp:
         for aggregate in (LISTING_AGGREGATE, INVENTORY_AGGREGATE)
     ]
     await ensure_topics(settings.kafka_bootstrap_servers, topics, replication_factor=settings.kafka_replication_factor)
-    pools = {
-        line: await create_pool(
-            settings.database_url,
-            schema=schema_name(NAME, line),
-            application_name=f"{NAME}-{line}",
-            max_size=settings.database_pool_size,
-        )
-        for line in lines
-    }
-    workers = []
+    pools = await create_line_pools(
+        settings.database_url, service=NAME, lines=lines, max_size=settings.database_pool_size
+    )
+    relays = line_relays(
+        settings.database_url, service=NAME, lines=lines, bootstrap_servers=settings.kafka_bootstrap_servers
+    )
+    workers: list[Worker] = [relay.run for relay in relays]
     for line in lines:
-        relay = OutboxRelay(
-            dsn=settings.database_url,
-            schema=schema_name(NAME, line),
-            bootstrap_servers=settings.kafka_bootstrap_servers,
-        )
 
         async def expiry(line: BusinessLine = line) -> None:
             await expire_reservations(pools[line], line, prefix=prefix, poll=settings.reservation_expiry_poll_seconds)
 
-        workers += [relay.run, expiry]
-
-    async def close_pools() -> None:
-        for pool in pools.values():
-            await pool.close()
+        workers.append(expiry)
 
     servicer = CatalogServicer(pools=pools, topic_prefix=prefix)
     return GrpcApp(
@@ -92,5 +81,5 @@ async def build_app(settings: CatalogSettings) -> GrpcApp:
         service_names=[SERVICE],
         validators=VALIDATORS,
         workers=workers,
-        on_stop=[close_pools],
+        on_stop=[lambda: close_pools(pools)],
     )

@@ -9,9 +9,9 @@ from pingou.segmentation.v1 import segmentation_pb2_grpc
 from pydantic import Field, SecretStr
 
 from libs.core import BusinessLine
-from libs.database import create_pool, migrate, schema_name
+from libs.database import close_pools, create_line_pools, migrate, schema_name
 from libs.events import MIGRATIONS as EVENT_MIGRATIONS
-from libs.events import IdempotentConsumer, OutboxRelay, ensure_topics, topic_name
+from libs.events import IdempotentConsumer, ensure_topics, line_relays, topic_name
 from libs.grpckit import GrpcApp
 from libs.settings import ServiceSettings
 from services.segmentation.adapters.rules_sql import IDENTITY_SCHEMA
@@ -55,34 +55,23 @@ async def build_app(settings: SegmentationSettings) -> GrpcApp:
     topics = [topic_name(line, USER_AGGREGATE, prefix=prefix) for line in lines]
     topics += [topic for line in lines for topic in consumed_topics(line, prefix)]
     await ensure_topics(settings.kafka_bootstrap_servers, topics, replication_factor=settings.kafka_replication_factor)
-    pools = {
-        line: await create_pool(
-            settings.database_url,
-            schema=schema_name(NAME, line),
-            application_name=f"{NAME}-{line}",
-            max_size=settings.database_pool_size,
-        )
-        for line in lines
-    }
-    workers = []
-    for line in lines:
-        relay = OutboxRelay(
-            dsn=settings.database_url,
-            schema=schema_name(NAME, line),
-            bootstrap_servers=settings.kafka_bootstrap_servers,
-        )
-        consumer = IdempotentConsumer(
+    pools = await create_line_pools(
+        settings.database_url, service=NAME, lines=lines, max_size=settings.database_pool_size
+    )
+    relays = line_relays(
+        settings.database_url, service=NAME, lines=lines, bootstrap_servers=settings.kafka_bootstrap_servers
+    )
+    consumers = [
+        IdempotentConsumer(
             name=f"{prefix}{NAME}-profiles-{line}",
             pool=pools[line],
             bootstrap_servers=settings.kafka_bootstrap_servers,
             topics=consumed_topics(line, prefix),
             handlers=profile_handlers(line),
         )
-        workers += [relay.run, consumer.run]
-
-    async def close_pools() -> None:
-        for pool in pools.values():
-            await pool.close()
+        for line in lines
+    ]
+    workers = [relay.run for relay in relays] + [consumer.run for consumer in consumers]
 
     servicer = SegmentationServicer(
         pools=pools,
@@ -96,5 +85,5 @@ async def build_app(settings: SegmentationSettings) -> GrpcApp:
         service_names=[SERVICE],
         validators=VALIDATORS,
         workers=workers,
-        on_stop=[close_pools],
+        on_stop=[lambda: close_pools(pools)],
     )

@@ -12,17 +12,18 @@ from pingou.testkit.v1 import notes_pb2, notes_pb2_grpc
 
 from libs.auth import current_principal
 from libs.core import BusinessLine, NotFound, Unavailable
-from libs.database import create_pool, migrate, schema_name
+from libs.database import close_pools, create_line_pools, migrate, schema_name
 from libs.events import MIGRATIONS as EVENT_MIGRATIONS
 from libs.events import (
     ConsumedEvent,
     IdempotentConsumer,
-    OutboxRelay,
     append_event,
     ensure_topics,
+    line_relays,
     topic_name,
 )
 from libs.grpckit import GrpcApp, Violations
+from libs.grpckit.server import Worker
 from libs.logs import get_logger
 from libs.settings import ServiceSettings
 
@@ -122,37 +123,26 @@ async def build_app(settings: NotesSettings) -> GrpcApp:
     await asyncio.to_thread(migrate_all, settings)
     topics = [topic_name(line, "note", prefix=settings.kafka_topic_prefix) for line in lines]
     await ensure_topics(settings.kafka_bootstrap_servers, topics, replication_factor=settings.kafka_replication_factor)
-    pools = {
-        line: await create_pool(
-            settings.database_url,
-            schema=schema_name(SERVICE, line),
-            application_name=f"{SERVICE}-{line}",
-            max_size=settings.database_pool_size,
+    pools = await create_line_pools(
+        settings.database_url, service=SERVICE, lines=lines, max_size=settings.database_pool_size
+    )
+    workers: list[Worker] = []
+    if settings.embedded_relay:
+        relays = line_relays(
+            settings.database_url, service=SERVICE, lines=lines, bootstrap_servers=settings.kafka_bootstrap_servers
         )
-        for line in lines
-    }
-    workers = []
-    for line in lines:
-        if settings.embedded_relay:
-            relay = OutboxRelay(
-                dsn=settings.database_url,
-                schema=schema_name(SERVICE, line),
-                bootstrap_servers=settings.kafka_bootstrap_servers,
-            )
-            workers.append(relay.run)
-        if settings.embedded_consumer:
-            consumer = IdempotentConsumer(
+        workers += [relay.run for relay in relays]
+    if settings.embedded_consumer:
+        workers += [
+            IdempotentConsumer(
                 name=f"{settings.kafka_topic_prefix}notes-stats-{line}",
                 pool=pools[line],
                 bootstrap_servers=settings.kafka_bootstrap_servers,
                 topics=[topic_name(line, "note", prefix=settings.kafka_topic_prefix)],
                 handlers={notes_pb2.NoteCreated: count_note},
-            )
-            workers.append(consumer.run)
-
-    async def close_pools() -> None:
-        for pool in pools.values():
-            await pool.close()
+            ).run
+            for line in lines
+        ]
 
     servicer = NoteServicer(pools, settings.kafka_topic_prefix)
     return GrpcApp(
@@ -165,5 +155,5 @@ async def build_app(settings: NotesSettings) -> GrpcApp:
             f"/{FULL_NAME}/Echo": validate_echo,
         },
         workers=workers,
-        on_stop=[close_pools],
+        on_stop=[lambda: close_pools(pools)],
     )

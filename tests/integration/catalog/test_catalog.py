@@ -313,6 +313,24 @@ BAD: dict[str, tuple[Call, str]] = {
         ),
         "order_id",
     ),
+    "get listings of no SKUs": (
+        lambda c, md: c.stub.GetListings(pb.GetListingsRequest(line=PROTO_LINE[PINGOU]), metadata=md),
+        "sku_ids",
+    ),
+    "remove the listing of a malformed SKU id": (
+        lambda c, md: c.stub.RemoveListing(
+            pb.RemoveListingRequest(line=PROTO_LINE[PINGOU], sku_id="Not An Id"), metadata=md
+        ),
+        "sku_id",
+    ),
+    "stock of no SKU": (
+        lambda c, md: c.stub.GetStock(pb.GetStockRequest(line=PROTO_LINE[PINGOU]), metadata=md),
+        "sku_id",
+    ),
+    "release with no line": (
+        lambda c, md: c.stub.ReleaseReservation(pb.ReservationRequest(order_id="o-1"), metadata=md),
+        "line",
+    ),
     "commit with an empty order id": (
         lambda c, md: c.stub.CommitReservation(pb.ReservationRequest(line=PROTO_LINE[PINGOU]), metadata=md),
         "order_id",

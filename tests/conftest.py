@@ -111,7 +111,14 @@ async def fresh_database(infra: Infra) -> AsyncIterator[str]:
     yield urlunsplit(parts._replace(path=f"/{name}"))
     admin = await asyncpg.connect(infra.database_url)
     try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        for attempt in range(50):
+            try:
+                await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                break
+            except asyncpg.InsufficientPrivilegeError:
+                # An autovacuum worker (a superuser process) may be in the database; FORCE cannot end
+                # it for a non-superuser owner, but it leaves on its own within moments.
+                await asyncio.sleep(0.1 * (attempt + 1))
     finally:
         await admin.close()
 

@@ -47,6 +47,7 @@ def up(profile: str) -> None:
         # Locally every service signs its own service-to-service tokens with the development key.
         "SERVICE_SIGNING_KEY_FILE": str(private_key),
         "IDENTITY_LINK_SALT": identity_salt(data_dir),
+        "SEGMENTATION_ADDRESS": f"{services.HOST}:{services.port_of('segmentation')}",
     }
     services.up_all(env, data_dir)
     status(profile)

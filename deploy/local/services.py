@@ -1,9 +1,10 @@
 """Starting, stopping and probing the platform's service processes on one machine (`make up`).
 
 Every service is a Python package with `python -m <module> migrate` (apply its migrations, exit), maybe
-more set-up steps (`seed`: demo data), and `python -m <module>` (serve until SIGTERM). Processes are detached, with a pid file and a log file in
-the profile's data folder; `up` reuses a process that is still alive, `down` sends SIGTERM and waits
-for the graceful shutdown. Status comes from the gRPC health protocol.
+more set-up steps (`seed`: demo data), and `python -m <module>` (serve until SIGTERM). Processes are
+detached, with a pid file and a log file in the profile's data folder; `up` reuses a process that is
+still alive, `down` sends SIGTERM and waits for the graceful shutdown. Status comes from the gRPC
+health protocol.
 """
 
 from __future__ import annotations
@@ -38,7 +39,13 @@ class ServiceSpec:
 SERVICES: tuple[ServiceSpec, ...] = (
     ServiceSpec("catalog", "services.catalog", port=50051, metrics_port=9151, setup=("migrate", "seed")),
     ServiceSpec("segmentation", "services.segmentation", port=50053, metrics_port=9153),
+    ServiceSpec("membership", "services.membership", port=50054, metrics_port=9154),
 )
+
+
+def port_of(name: str) -> int:
+    """The local port of a service, for the services that call it."""
+    return next(spec.port for spec in SERVICES if spec.name == name)
 
 
 def _pid_file(data_dir: Path, spec: ServiceSpec) -> Path:

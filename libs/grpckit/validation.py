@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Callable, Container
 from typing import Any
 
-from libs.core import FieldViolation, InvalidArgument
+from libs.core import FieldViolation, InvalidArgument, user_line
 
 Validator = Callable[[Any], None]
 
@@ -37,6 +37,13 @@ class Violations:
             canonical = False
         if not canonical:
             self.add(field, "is not a valid id (UUID)" if value else "is required")
+
+    def user_id(self, field: str, value: str) -> None:
+        """A user id of either line (`pu_<n>`, `mu_<n>`); whose line it is gets checked by authorization."""
+        try:
+            user_line(value, field=field)
+        except InvalidArgument as error:
+            self._found.extend(error.violations)
 
     def number(self, field: str, value: float, *, minimum: float, maximum: float) -> None:
         if not minimum <= value <= maximum:

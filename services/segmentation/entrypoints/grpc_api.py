@@ -13,7 +13,7 @@ from pingou.segmentation.v1 import segmentation_pb2 as pb
 from pingou.segmentation.v1 import segmentation_pb2_grpc as pb_grpc
 
 from libs.auth import Role, authorize_user_access, current_principal, require_line, require_role
-from libs.core import BusinessLine, user_line
+from libs.core import BusinessLine
 from libs.events.envelope import LINE_TO_PROTO
 from libs.grpckit import Violations
 from libs.grpckit.validation import Validator
@@ -49,14 +49,6 @@ LINK_READERS = (Role.ANALYTICS, Role.SERVICE)
 # --- validation at the edge (shape only; existence and permissions come later)
 
 
-def _user_id(problems: Violations, value: str, field: str = "user_id") -> None:
-    try:
-        user_line(value, field=field)
-    except Exception as error:  # InvalidArgument: fold its violation into this request's list
-        for violation in getattr(error, "violations", ()):
-            problems.add(violation.field, violation.description)
-
-
 def _identity(problems: Violations, identity: pb.ExternalIdentity, field: str) -> None:
     problems.enum(f"{field}.kind", identity.kind, allowed=KIND_FROM_PROTO)
     problems.text(f"{field}.value", identity.value, max_length=MAX_IDENTITY_LENGTH)
@@ -87,13 +79,13 @@ def validate_register(request: pb.RegisterUserRequest) -> None:
 
 def validate_user_only(request: Any) -> None:
     problems = Violations()
-    _user_id(problems, request.user_id)
+    problems.user_id("user_id", request.user_id)
     problems.raise_if_any()
 
 
 def validate_update(request: pb.UpdateProfileRequest) -> None:
     problems = Violations()
-    _user_id(problems, request.user_id)
+    problems.user_id("user_id", request.user_id)
     if not request.HasField("city") and not request.HasField("channel"):
         problems.add("city", "or channel must be given")
     if request.HasField("city"):
@@ -105,7 +97,7 @@ def validate_update(request: pb.UpdateProfileRequest) -> None:
 
 def validate_link(request: pb.LinkIdentityRequest) -> None:
     problems = Violations()
-    _user_id(problems, request.user_id)
+    problems.user_id("user_id", request.user_id)
     _identity(problems, request.identity, "identity")
     problems.raise_if_any()
 

@@ -9,5 +9,8 @@ if __name__ == "__main__":
     service_main(
         CatalogSettings,
         build_app,
-        {"migrate": migrate_all, "seed": lambda settings: seed_if_empty(settings.database_url)},
+        {
+            "migrate": migrate_all,
+            "seed": lambda settings: seed_if_empty(settings.database_url, topic_prefix=settings.kafka_topic_prefix),
+        },
     )

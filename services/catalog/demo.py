@@ -326,8 +326,9 @@ def _prices(rng: random.Random, base_yuan: int) -> tuple[Prices, Prices]:
     )
 
 
-async def seed_if_empty(dsn: str) -> int:
-    """Load the demo catalog unless products exist already; returns the number of SKUs loaded."""
+async def seed_if_empty(dsn: str, *, topic_prefix: str = "") -> int:
+    """Load the demo catalog unless products exist already; returns the number of SKUs loaded. Its
+    listing and stock events go to the same topics as the service's own (`topic_prefix`)."""
     pools = {
         line: await create_pool(dsn, schema=schema_name("catalog", line), application_name="catalog-seed")
         for line in BusinessLine
@@ -341,14 +342,14 @@ async def seed_if_empty(dsn: str) -> int:
         rng = random.Random(618)
         demo = _demo_products(rng)
         base = {f"spu-{belt[0]}-{i + 1}": item[1] for belt in BELTS for i, item in enumerate(belt[6])}
-        async with UnitOfWork(pools[BusinessLine.MALL], BusinessLine.MALL) as uow:
+        async with UnitOfWork(pools[BusinessLine.MALL], BusinessLine.MALL, topic_prefix=topic_prefix) as uow:
             for product in demo:
                 await products.create_product(uow, product)
         for product in demo:
             for sku in product.skus:
                 mall, pingou = _prices(rng, base[product.product_id])
                 for line, prices in ((BusinessLine.MALL, mall), (BusinessLine.PINGOU, pingou)):
-                    async with UnitOfWork(pools[line], line) as uow:
+                    async with UnitOfWork(pools[line], line, topic_prefix=topic_prefix) as uow:
                         await products.upsert_listing(uow, sku_id=sku.sku_id, prices=prices)
                         await inventory.set_stock(uow, sku_id=sku.sku_id, available=rng.randrange(200, 3000))
         count = sum(len(product.skus) for product in demo)

@@ -199,6 +199,15 @@ class CatalogRepository:
         )
         return [self._listing(row) for row in rows]
 
+    async def unlisted(self, sku_ids: Sequence[str]) -> list[str]:
+        """Those of `sku_ids` that have no active listing on this line (they cannot be sold here)."""
+        rows = await self._db.fetch(
+            """SELECT wanted FROM unnest($1::text[]) AS wanted
+            WHERE NOT EXISTS (SELECT 1 FROM listings WHERE sku_id = wanted AND active)""",
+            list(sku_ids),
+        )
+        return [row["wanted"] for row in rows]
+
     # --- stock (this line)
 
     async def set_stock(self, sku_id: str, available: int) -> None:

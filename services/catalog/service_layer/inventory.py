@@ -58,6 +58,13 @@ async def reserve(
     """One attempt, in the caller's unit of work. Raises Contended when another attempt may succeed."""
     wanted = normalized_items(list(items))
     expires_at = datetime.now(UTC) + hold
+    unlisted = await uow.catalog.unlisted([item.sku_id for item in wanted])
+    if unlisted:
+        raise FailedPrecondition(
+            f"not for sale on the {uow.line} line: {', '.join(unlisted)}",
+            reason="NOT_LISTED",
+            metadata={"sku_id": unlisted[0]},
+        )
     if not await uow.catalog.add_reservation(order_id, wanted, expires_at):
         existing = await uow.catalog.reservation(order_id)
         assert existing is not None
@@ -99,6 +106,9 @@ async def commit(uow: UnitOfWork, order_id: str) -> Reservation:
         return reservation
     if reservation.state is ReservationState.RELEASED:
         raise FailedPrecondition(f"the reservation of {order_id} was released", reason="RESERVATION_RELEASED")
+    if reservation.expires_at <= datetime.now(UTC):
+        # The hold ran out: whether the expiry job got to it yet must not decide a late payment.
+        raise FailedPrecondition(f"the hold of {order_id} ran out", reason="RESERVATION_EXPIRED")
     await uow.catalog.settle([order_id], ReservationState.COMMITTED)
     uow.publish(
         INVENTORY_AGGREGATE, order_id, pb.StockCommitted(order_id=order_id, items=_items_proto(reservation.items))

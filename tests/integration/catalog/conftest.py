@@ -30,6 +30,7 @@ class Catalog:
     database_url: str
     topic_prefix: str
     mint: Mint
+    kafka: str
 
     def token(self, line: BusinessLine, *roles: Role, subject: str = "tester") -> list[tuple[str, str]]:
         return service_token_metadata(self.mint(line=line, subject=subject, roles=roles or (Role.SERVICE,)))
@@ -88,6 +89,6 @@ async def catalog(infra: Infra, keys: Keys, topic_prefix: str, mint: Mint) -> As
             database_pool_size=20,
         )
         async with running_app(build_app, settings) as server:
-            await seed_if_empty(database_url)
+            await seed_if_empty(database_url, topic_prefix=prefix)
             async with open_channel(f"127.0.0.1:{server.port}", default_timeout=30) as channel:
-                yield Catalog(pb_grpc.CatalogServiceStub(channel), database_url, prefix, mint)
+                yield Catalog(pb_grpc.CatalogServiceStub(channel), database_url, prefix, mint, infra.kafka_bootstrap)

@@ -5,14 +5,18 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from typing import Any
 
 import grpc
 import pytest
 from pingou.catalog.v1 import catalog_pb2 as pb
+from pingou.events.v1 import envelope_pb2
 
+from libs.auth import Role
 from libs.core import BusinessLine
 from libs.grpckit.errors import reason_of
 from tests.integration.catalog.conftest import PROTO_LINE, Catalog
+from tests.support.kafka import read_topic
 from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.infra
@@ -145,15 +149,85 @@ async def test_two_expiry_jobs_at_once_release_each_hold_exactly_once(catalog: C
         async def job() -> int:
             total = 0
             while True:
-                async with UnitOfWork(pool, PINGOU) as uow:
+                async with UnitOfWork(pool, PINGOU, topic_prefix=catalog.topic_prefix) as uow:
                     released = await inventory.release_expired(uow, batch=7)
                 if not released:
                     return total
                 total += released
 
-        counts = await asyncio.gather(job(), job(), job())
+        await asyncio.gather(job(), job(), job())
     finally:
         await pool.close()
-    # The service's own job runs too; whoever released them, each was released once.
-    assert sum(counts) <= 50
+    # The service's own job runs too; whoever released them, each was released once: the stock is whole
+    # again, and each order has exactly one StockReleased event.
     assert await catalog.stock(PINGOU, sku_id) == (60, 0)
+    released = await inventory_events(catalog, prefix="o-exp-", kind="StockReleased", at_least=50)
+    assert sorted(released) == sorted(f"o-exp-{n}" for n in range(50))
+
+
+async def inventory_events(catalog: Catalog, *, prefix: str, kind: str, at_least: int) -> list[str]:
+    """Order ids of the `kind` events on the pingou inventory topic whose order id starts with `prefix`,
+    once every change has left the outbox."""
+
+    async def outbox_empty() -> bool:
+        return bool(await catalog.fetchval("SELECT count(*) FROM catalog_pingou.outbox WHERE parked_at IS NULL") == 0)
+
+    await eventually(outbox_empty, timeout=30)
+    topic = f"{catalog.topic_prefix}pingou.inventory.v1"
+
+    def matching(records: list[Any]) -> list[str]:
+        found = []
+        for record in records:
+            envelope = envelope_pb2.EventEnvelope.FromString(record.value)
+            if envelope.event_type == f"pingou.catalog.v1.{kind}" and envelope.aggregate_id.startswith(prefix):
+                found.append(envelope.aggregate_id)
+        return found
+
+    records = await read_topic(catalog.kafka, topic, until=lambda got: len(matching(got)) >= at_least)
+    return matching(records)
+
+
+async def test_each_change_is_announced_once_however_often_it_is_retried(catalog: Catalog) -> None:
+    sku_id = await catalog.new_sku(PINGOU, stock=10)
+    service = catalog.token(PINGOU)
+    for _ in range(3):
+        await catalog.stub.ReserveStock(reserve_request("o-ann-1", sku_id, quantity=2), metadata=service)
+        await catalog.stub.ReserveStock(reserve_request("o-ann-2", sku_id, quantity=1), metadata=service)
+    for _ in range(3):
+        await catalog.stub.CommitReservation(
+            pb.ReservationRequest(line=PROTO_LINE[PINGOU], order_id="o-ann-1"), metadata=service
+        )
+        await catalog.stub.ReleaseReservation(
+            pb.ReservationRequest(line=PROTO_LINE[PINGOU], order_id="o-ann-2"), metadata=service
+        )
+    assert sorted(await inventory_events(catalog, prefix="o-ann-", kind="StockReserved", at_least=2)) == [
+        "o-ann-1",
+        "o-ann-2",
+    ]
+    assert await inventory_events(catalog, prefix="o-ann-", kind="StockCommitted", at_least=1) == ["o-ann-1"]
+    assert await inventory_events(catalog, prefix="o-ann-", kind="StockReleased", at_least=1) == ["o-ann-2"]
+
+
+async def test_a_sku_that_is_not_listed_cannot_be_reserved(catalog: Catalog) -> None:
+    sku_id = await catalog.new_sku(PINGOU, stock=5)
+    operator = catalog.token(PINGOU, Role.OPERATOR)
+    await catalog.stub.RemoveListing(pb.RemoveListingRequest(line=PROTO_LINE[PINGOU], sku_id=sku_id), metadata=operator)
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await catalog.stub.ReserveStock(reserve_request("o-unlisted", sku_id), metadata=catalog.token(PINGOU))
+    assert (caught.value.code(), reason_of(caught.value)) == (grpc.StatusCode.FAILED_PRECONDITION, "NOT_LISTED")
+    assert await catalog.stock(PINGOU, sku_id) == (5, 0)
+
+
+async def test_a_hold_that_ran_out_cannot_be_committed_even_before_the_job_releases_it(catalog: Catalog) -> None:
+    sku_id = await catalog.new_sku(PINGOU, stock=5)
+    service = catalog.token(PINGOU)
+    await catalog.stub.ReserveStock(reserve_request("o-late", sku_id, hold_seconds=60), metadata=service)
+    await catalog.fetchval(
+        "UPDATE catalog_pingou.reservations SET expires_at = now() + interval '1 hour' - interval '61 minutes' "
+        "WHERE order_id = 'o-late'"
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await catalog.stub.CommitReservation(
+            pb.ReservationRequest(line=PROTO_LINE[PINGOU], order_id="o-late"), metadata=service
+        )
+    assert reason_of(caught.value) in ("RESERVATION_EXPIRED", "RESERVATION_RELEASED")

@@ -9,7 +9,7 @@ from typing import Any
 
 import asyncpg
 
-from libs.core import AlreadyExists
+from libs.core import AlreadyExists, user_line
 from services.membership.domain.coupons import CouponBalance
 from services.membership.domain.model import Membership, Payment, PaymentKind, PaymentOrder, Period
 from services.membership.domain.plans import Plan
@@ -115,9 +115,16 @@ class MembershipRepository:
                 period.ends_at,
                 payment.auto_renew,
             )
+            await self._db.execute(
+                f"""INSERT INTO {TRIALS_SCHEMA}.payment_references (payment_reference, line, user_id)
+                VALUES ($1, $2, $3)""",
+                order.reference,
+                user_line(order.user_id).value,
+                order.user_id,
+            )
         except asyncpg.UniqueViolationError:
             # The same member's retries are serialised by lock_member; this is another member's payment
-            # committed with the same reference a moment ago.
+            # (of this line or the other) recorded with the same reference.
             raise AlreadyExists(
                 f"payment reference {order.reference} was recorded for another order at the same moment",
                 reason="PAYMENT_REFERENCE_REUSED",

@@ -18,9 +18,10 @@ pytestmark = pytest.mark.infra
 
 
 async def rows_of(plus: Plus, user_id: str) -> tuple[int, int]:
-    """(payments, memberships) recorded for the user on the pingou line."""
-    payments = await plus.count("SELECT count(*) FROM membership_pingou.payments WHERE user_id = $1", user_id)
-    memberships = await plus.count("SELECT count(*) FROM membership_pingou.memberships WHERE user_id = $1", user_id)
+    """(payments, memberships) recorded for the user on the user's line."""
+    schema = "membership_pingou" if user_id.startswith("pu_") else "membership_mall"
+    payments = await plus.count(f"SELECT count(*) FROM {schema}.payments WHERE user_id = $1", user_id)  # noqa: S608  -- fixed schema names
+    memberships = await plus.count(f"SELECT count(*) FROM {schema}.memberships WHERE user_id = $1", user_id)  # noqa: S608
     return payments, memberships
 
 
@@ -74,24 +75,28 @@ async def test_concurrent_first_purchases_with_the_same_reference_record_one_pay
     assert len(await plus.events_of(user)) == 1
 
 
-@pytest.mark.parametrize("change", ["another user", "another plan", "another amount", "a renewal"])
+@pytest.mark.parametrize(
+    "change", ["another user", "a user of the other line", "another plan", "another amount", "a renewal"]
+)
 async def test_a_reference_reused_for_a_different_order_is_refused_and_writes_nothing(plus: Plus, change: str) -> None:
     user = await plus.register(BusinessLine.PINGOU)
     request = plus.purchase_request(user, events.PLAN_MONTHLY)
     await plus.stub.Purchase(request, metadata=plus.service(user))
     other = await plus.register(BusinessLine.PINGOU)
-    counts = (await rows_of(plus, user), await rows_of(plus, other))
+    mall_user = await plus.register(BusinessLine.MALL)
+    counts = (await rows_of(plus, user), await rows_of(plus, other), await rows_of(plus, mall_user))
     reference = request.payment_reference
     retries: dict[str, Callable[[], Awaitable[pb.Membership]]] = {
         "a renewal": lambda: plus.renew(user, events.PLAN_MONTHLY, reference=reference),
         "another user": lambda: plus.buy(other, events.PLAN_MONTHLY, reference=reference),
+        "a user of the other line": lambda: plus.buy(mall_user, events.PLAN_MONTHLY, reference=reference),
         "another plan": lambda: plus.buy(user, events.PLAN_ANNUAL, reference=reference),
         "another amount": lambda: plus.buy(user, events.PLAN_MONTHLY, reference=reference, amount=1),
     }
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await retries[change]()
     assert status_of(caught.value) == (grpc.StatusCode.ALREADY_EXISTS, "PAYMENT_REFERENCE_REUSED")
-    assert (await rows_of(plus, user), await rows_of(plus, other)) == counts
+    assert (await rows_of(plus, user), await rows_of(plus, other), await rows_of(plus, mall_user)) == counts
 
 
 @pytest.mark.parametrize(

@@ -21,11 +21,6 @@ def require_line(principal: Principal, line: BusinessLine) -> None:
         )
 
 
-def ensure_same_line(principal: Principal, resource_line: BusinessLine) -> None:
-    """Alias of require_line read from the resource's side: the resource's line must be the caller's."""
-    require_line(principal, resource_line)
-
-
 def require_role(principal: Principal, *roles: Role) -> None:
     """The caller must hold at least one of `roles`."""
     if not principal.has_role(*roles):

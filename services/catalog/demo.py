@@ -304,6 +304,13 @@ def _demo_products(rng: random.Random) -> list[Product]:
     return made
 
 
+def variant_scale(first_axis: list[str], value: str) -> float:
+    """Bigger packs and sizes cost more ("10kg" over "5kg", "28寸" over "20寸"); colours cost the same."""
+    if not all(any(character.isdigit() for character in option) for option in first_axis):
+        return 1.0
+    return 1.0 + 0.6 * first_axis.index(value)
+
+
 def _prices(rng: random.Random, base_yuan: int) -> tuple[Prices, Prices]:
     price = base_yuan * 100 + rng.choice((0, 0, -10, 90))
     plus = price - max(100, price // 20) if rng.random() < 0.35 else None
@@ -341,13 +348,14 @@ async def seed_if_empty(dsn: str, *, topic_prefix: str = "") -> int:
             await _reference_data(connection)
         rng = random.Random(618)
         demo = _demo_products(rng)
-        base = {f"spu-{belt[0]}-{i + 1}": item[1] for belt in BELTS for i, item in enumerate(belt[6])}
+        base = {f"spu-{belt[0]}-{i + 1}": item for belt in BELTS for i, item in enumerate(belt[6])}
         async with UnitOfWork(pools[BusinessLine.MALL], BusinessLine.MALL, topic_prefix=topic_prefix) as uow:
             for product in demo:
                 await products.create_product(uow, product)
         for product in demo:
             for sku in product.skus:
-                mall, pingou = _prices(rng, base[product.product_id])
+                _, base_yuan, axes = base[product.product_id]
+                mall, pingou = _prices(rng, round(base_yuan * variant_scale(axes[0], sku.title.split(" / ")[0])))
                 for line, prices in ((BusinessLine.MALL, mall), (BusinessLine.PINGOU, pingou)):
                     async with UnitOfWork(pools[line], line, topic_prefix=topic_prefix) as uow:
                         await products.upsert_listing(uow, sku_id=sku.sku_id, prices=prices)

@@ -6,15 +6,10 @@ import uuid
 from datetime import UTC, datetime
 
 from google.protobuf.message import Message
-from pingou.common.v1 import common_pb2
 from pingou.events.v1 import envelope_pb2
 
+from libs.convert import LINE_TO_PROTO
 from libs.core import BusinessLine
-
-LINE_TO_PROTO = {
-    BusinessLine.MALL: common_pb2.BUSINESS_LINE_MALL,
-    BusinessLine.PINGOU: common_pb2.BUSINESS_LINE_PINGOU,
-}
 
 
 def topic_name(line: BusinessLine, aggregate: str, *, prefix: str = "", version: int = 1) -> str:

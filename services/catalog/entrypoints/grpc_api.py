@@ -17,8 +17,8 @@ from pingou.catalog.v1 import catalog_pb2 as pb
 from pingou.catalog.v1 import catalog_pb2_grpc as pb_grpc
 
 from libs.auth import Principal, Role, current_principal, require_line, require_role
+from libs.convert import LINE_FROM_PROTO
 from libs.core import BusinessLine, FieldViolation, InvalidArgument, PermissionDenied
-from libs.events.envelope import LINE_TO_PROTO
 from libs.grpckit import Violations
 from libs.grpckit.validation import Validator, nothing_to_validate
 from services.catalog.domain import model
@@ -34,7 +34,6 @@ from services.catalog.service_layer import inventory, products
 from services.catalog.service_layer.unit_of_work import UnitOfWork
 
 SERVICE = pb.DESCRIPTOR.services_by_name["CatalogService"].full_name
-LINE_FROM_PROTO: dict[int, BusinessLine] = {value: key for key, value in LINE_TO_PROTO.items()}
 CATALOG_EDITORS = (Role.OPERATOR, Role.MERCHANT)
 MAX_BATCH = 100
 MAX_PAGE_SIZE, DEFAULT_PAGE_SIZE = 100, 20

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from dataclasses import asdict, replace
 
-from google.protobuf.timestamp_pb2 import Timestamp
 from pingou.catalog.v1 import catalog_pb2 as pb
 
-from libs.events.envelope import LINE_TO_PROTO
+from libs.convert import LINE_TO_PROTO, timestamp
 from services.catalog.domain.model import (
+    DEFAULT_WINDOW_MINUTES,
     GroupRule,
     Listing,
     Prices,
@@ -24,12 +24,6 @@ STATE_TO_PROTO = {
     ReservationState.COMMITTED: pb.RESERVATION_STATE_COMMITTED,
     ReservationState.RELEASED: pb.RESERVATION_STATE_RELEASED,
 }
-
-
-def timestamp(value: datetime) -> Timestamp:
-    stamp = Timestamp()
-    stamp.FromDatetime(value)
-    return stamp
 
 
 def _or_zero(value: int | None) -> int:
@@ -66,16 +60,7 @@ def listing_to_proto(listing: Listing) -> pb.Listing:
                 solo_price_minor=prices.price_minor,
                 group_price_minor=_or_zero(prices.group_price_minor),
                 leader_price_minor=_or_zero(prices.leader_price_minor),
-                rule=pb.GroupRule(
-                    size=rule.size,
-                    window_minutes=rule.window_minutes,
-                    per_user_limit=rule.per_user_limit,
-                    new_user_only=rule.new_user_only,
-                    plus_only=rule.plus_only,
-                    strangers_can_join=rule.strangers_can_join,
-                    auto_match=rule.auto_match,
-                    leader_free=rule.leader_free,
-                ),
+                rule=pb.GroupRule(**asdict(rule)),  # the domain rule and the message share field names
             )
         )
     return message
@@ -89,15 +74,9 @@ def prices_from_proto(request: pb.UpsertListingRequest) -> Prices:
         price_minor=price.solo_price_minor,
         group_price_minor=price.group_price_minor,
         leader_price_minor=_or_none(price.leader_price_minor),
-        group_rule=GroupRule(
-            size=rule.size,
-            window_minutes=rule.window_minutes or 24 * 60,
-            per_user_limit=rule.per_user_limit,
-            new_user_only=rule.new_user_only,
-            plus_only=rule.plus_only,
-            strangers_can_join=rule.strangers_can_join,
-            auto_match=rule.auto_match,
-            leader_free=rule.leader_free,
+        group_rule=replace(
+            GroupRule(**{name: getattr(rule, name) for name in GroupRule.__dataclass_fields__}),
+            window_minutes=rule.window_minutes or DEFAULT_WINDOW_MINUTES,
         ),
     )
 

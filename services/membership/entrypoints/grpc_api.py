@@ -8,12 +8,12 @@ from datetime import UTC, datetime
 
 import asyncpg
 import grpc
-from google.protobuf.timestamp_pb2 import Timestamp
 from pingou.membership.v1 import events_pb2 as events
 from pingou.membership.v1 import membership_pb2 as pb
 from pingou.membership.v1 import membership_pb2_grpc as pb_grpc
 
 from libs.auth import Role, authorize_user_access, current_principal
+from libs.convert import timestamp
 from libs.core import BusinessLine
 from libs.grpckit import Violations
 from libs.grpckit.validation import Validator
@@ -109,12 +109,6 @@ VALIDATORS: Mapping[str, Validator] = {
 # --- proto <-> domain
 
 
-def _timestamp(value: datetime) -> Timestamp:
-    stamp = Timestamp()
-    stamp.FromDatetime(value)
-    return stamp
-
-
 def membership_to_proto(membership: Membership, *, now: datetime) -> pb.Membership:
     # The state is the clock's answer, not the expiry job's bookkeeping, which may lag by a poll.
     state = pb.MEMBERSHIP_STATE_ACTIVE if membership.active_at(now) else pb.MEMBERSHIP_STATE_EXPIRED
@@ -122,8 +116,8 @@ def membership_to_proto(membership: Membership, *, now: datetime) -> pb.Membersh
         user_id=membership.user_id,
         state=state,
         plan=PLAN_TO_PROTO[membership.plan],
-        started_at=_timestamp(membership.started_at),
-        expires_at=_timestamp(membership.expires_at),
+        started_at=timestamp(membership.started_at),
+        expires_at=timestamp(membership.expires_at),
         auto_renew=membership.auto_renew,
     )
 
@@ -200,7 +194,7 @@ class MembershipServicer(pb_grpc.MembershipServiceServicer):
         until = await memberships.member_until(self._uow(line), request.user_id, at=at)
         if until is None:
             return pb.IsMemberResponse(member=False)
-        return pb.IsMemberResponse(member=True, expires_at=_timestamp(until))
+        return pb.IsMemberResponse(member=True, expires_at=timestamp(until))
 
     async def GetCoupons(self, request: pb.GetCouponsRequest, context: grpc.aio.ServicerContext) -> pb.CouponBalance:
         line = authorize_user_access(current_principal(), request.user_id, roles=BUYERS, allow_self=True)

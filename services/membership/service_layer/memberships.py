@@ -12,9 +12,9 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Protocol
 
-from google.protobuf.timestamp_pb2 import Timestamp
 from pingou.membership.v1 import events_pb2 as events
 
+from libs.convert import timestamp
 from libs.core import FailedPrecondition, NotFound
 from services.membership.domain.model import Membership, Payment, PaymentOrder, first_period, renewal_period
 from services.membership.domain.plans import PLANS, Plan
@@ -29,12 +29,6 @@ class LinkedAccounts(Protocol):
     async def linked_accounts(self, user_id: str) -> Sequence[str]: ...
 
 
-def _stamp(moment: datetime) -> Timestamp:
-    stamp = Timestamp()
-    stamp.FromDatetime(moment)
-    return stamp
-
-
 def _announce_lapse(uow: UnitOfWork, current: Membership, now: datetime) -> None:
     """A membership that ended before the expiry job got to it is announced as expired before it is
     bought or renewed again: every uninterrupted run ends with exactly one MembershipExpired."""
@@ -43,7 +37,7 @@ def _announce_lapse(uow: UnitOfWork, current: Membership, now: datetime) -> None
             MEMBERSHIP_AGGREGATE,
             current.user_id,
             events.MembershipExpired(
-                user_id=current.user_id, expired_at=_stamp(current.expires_at), plan=PLAN_TO_PROTO[current.plan]
+                user_id=current.user_id, expired_at=timestamp(current.expires_at), plan=PLAN_TO_PROTO[current.plan]
             ),
         )
 
@@ -82,22 +76,28 @@ async def purchase(uow: UnitOfWork, links: LinkedAccounts, order: PaymentOrder, 
         if current is not None:
             _announce_lapse(uow, current, now)
         payment = Payment(order, first_period(terms, now), auto_renew=order.auto_renew)
-        await repository.add_payment(payment)
-        membership = payment.membership()
-        await repository.save_membership(membership)
+        membership = await _record(uow, payment)
         uow.publish(
             MEMBERSHIP_AGGREGATE,
             order.user_id,
             events.MembershipPurchased(
                 user_id=order.user_id,
                 plan=PLAN_TO_PROTO[order.plan],
-                starts_at=_stamp(membership.started_at),
-                expires_at=_stamp(membership.expires_at),
+                starts_at=timestamp(membership.started_at),
+                expires_at=timestamp(membership.expires_at),
                 payment_reference=order.reference,
                 amount_minor=order.amount_minor,
                 currency=order.currency,
             ),
         )
+    return membership
+
+
+async def _record(uow: UnitOfWork, payment: Payment) -> Membership:
+    """Store the payment (the idempotency record) and the membership it leads to."""
+    await uow.memberships.add_payment(payment)
+    membership = payment.membership()
+    await uow.memberships.save_membership(membership)
     return membership
 
 
@@ -115,20 +115,18 @@ async def renew(uow: UnitOfWork, order: PaymentOrder, *, now: datetime) -> Membe
             raise FailedPrecondition(f"{order.user_id} has no membership to renew; use Purchase", reason="NOT_A_MEMBER")
         _announce_lapse(uow, current, now)
         payment = Payment(order, renewal_period(current, terms, now), auto_renew=current.auto_renew)
-        await repository.add_payment(payment)
-        membership = payment.membership()
-        await repository.save_membership(membership)
+        membership = await _record(uow, payment)
         uow.publish(
             MEMBERSHIP_AGGREGATE,
             order.user_id,
             events.MembershipRenewed(
                 user_id=order.user_id,
                 plan=PLAN_TO_PROTO[order.plan],
-                expires_at=_stamp(membership.expires_at),
+                expires_at=timestamp(membership.expires_at),
                 payment_reference=order.reference,
                 amount_minor=order.amount_minor,
                 currency=order.currency,
-                period_starts_at=_stamp(payment.period.starts_at),
+                period_starts_at=timestamp(payment.period.starts_at),
             ),
         )
     return membership
@@ -145,7 +143,7 @@ async def cancel_auto_renew(uow: UnitOfWork, user_id: str, *, now: datetime) -> 
             MEMBERSHIP_AGGREGATE,
             user_id,
             events.MembershipAutoRenewCancelled(
-                user_id=user_id, cancelled_at=_stamp(now), expires_at=_stamp(current.expires_at)
+                user_id=user_id, cancelled_at=timestamp(now), expires_at=timestamp(current.expires_at)
             ),
         )
     return replace(current, auto_renew=False)
@@ -172,7 +170,7 @@ async def expire_due(uow: UnitOfWork, *, now: datetime, limit: int) -> list[Memb
                 membership.user_id,
                 events.MembershipExpired(
                     user_id=membership.user_id,
-                    expired_at=_stamp(membership.expires_at),
+                    expired_at=timestamp(membership.expires_at),
                     plan=PLAN_TO_PROTO[membership.plan],
                 ),
             )

@@ -8,13 +8,12 @@ from typing import Any
 
 import asyncpg
 import grpc
-from google.protobuf.timestamp_pb2 import Timestamp
 from pingou.segmentation.v1 import segmentation_pb2 as pb
 from pingou.segmentation.v1 import segmentation_pb2_grpc as pb_grpc
 
 from libs.auth import Role, authorize_user_access, current_principal, require_line, require_role
+from libs.convert import LINE_FROM_PROTO, LINE_TO_PROTO, optional_timestamp
 from libs.core import BusinessLine
-from libs.events.envelope import LINE_TO_PROTO
 from libs.grpckit import Violations
 from libs.grpckit.validation import Validator
 from services.segmentation.domain.cities import CityTiers
@@ -31,7 +30,6 @@ from services.segmentation.service_layer.users import CHANNEL_TO_PROTO, Identity
 
 SERVICE = pb.DESCRIPTOR.services_by_name["SegmentationService"].full_name
 CHANNEL_FROM_PROTO = {value: key for key, value in CHANNEL_TO_PROTO.items()}
-LINE_FROM_PROTO: dict[int, BusinessLine] = {value: key for key, value in LINE_TO_PROTO.items()}
 KIND_FROM_PROTO = {
     pb.IDENTITY_KIND_WECHAT_UNIONID: IdentityKind.WECHAT_UNIONID,
     pb.IDENTITY_KIND_PHONE: IdentityKind.PHONE,
@@ -144,14 +142,6 @@ VALIDATORS: Mapping[str, Validator] = {
 # --- proto <-> domain
 
 
-def _timestamp(value: datetime | None) -> Timestamp | None:
-    if value is None:
-        return None
-    stamp = Timestamp()
-    stamp.FromDatetime(value)
-    return stamp
-
-
 def user_to_proto(user: User, *, now: datetime) -> pb.User:
     profile = user.profile
     return pb.User(
@@ -161,14 +151,14 @@ def user_to_proto(user: User, *, now: datetime) -> pb.User:
         city_tier=user.city_tier,
         city_known=user.city_known,
         channel=CHANNEL_TO_PROTO[user.channel],
-        registered_at=_timestamp(user.registered_at),
+        registered_at=optional_timestamp(user.registered_at),
         profile=pb.Profile(
-            first_order_at=_timestamp(profile.first_order_at),
+            first_order_at=optional_timestamp(profile.first_order_at),
             order_count=profile.order_count,
             spend_minor=profile.spend_minor,
             plus_member=profile.plus_member(now),
-            plus_until=_timestamp(profile.plus_until),
-            last_active_at=_timestamp(profile.last_active_at),
+            plus_until=optional_timestamp(profile.plus_until),
+            last_active_at=optional_timestamp(profile.last_active_at),
         ),
     )
 
@@ -202,7 +192,7 @@ def segment_to_proto(segment: Segment) -> pb.Segment:
         line=LINE_TO_PROTO[segment.line],
         description=segment.description,
         rule=rule_to_proto(segment.rule),
-        created_at=_timestamp(segment.created_at),
+        created_at=optional_timestamp(segment.created_at),
     )
 
 

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable, Mapping
 
 import asyncpg
 
 from libs.core import BusinessLine
 from libs.database.migrations import check_identifier, schema_name
+from libs.logs import get_logger
+
+log = get_logger(__name__)
 
 
 async def create_pool(
@@ -41,6 +45,12 @@ async def create_line_pools(
     }
 
 
-async def close_pools(pools: Mapping[BusinessLine, asyncpg.Pool]) -> None:
+async def close_pools(pools: Mapping[BusinessLine, asyncpg.Pool], *, grace_seconds: float = 10.0) -> None:
+    """Close gracefully; a connection still held after `grace_seconds` (a bug elsewhere) is cut, so shutdown
+    never hangs on it."""
     for pool in pools.values():
-        await pool.close()
+        try:
+            await asyncio.wait_for(pool.close(), grace_seconds)
+        except TimeoutError:
+            log.error("pool_close_timed_out", grace_seconds=grace_seconds)
+            pool.terminate()

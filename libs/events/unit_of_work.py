@@ -30,10 +30,16 @@ class UnitOfWork:
 
     async def __aenter__(self) -> Self:
         self.connection: asyncpg.Connection = await self._pool.acquire()
-        self._transaction = self.connection.transaction()
-        await self._transaction.start()
-        self._events = []
-        self.on_begin(self.connection)
+        try:
+            self._transaction = self.connection.transaction()
+            await self._transaction.start()
+            self._events = []
+            self.on_begin(self.connection)
+        except BaseException:
+            # __aexit__ does not run when entering fails (or a worker is cancelled right here): give the
+            # connection back, or the pool can never close.
+            await self._pool.release(self.connection)
+            raise
         return self
 
     def publish(self, aggregate: str, aggregate_id: str, payload: Message) -> None:

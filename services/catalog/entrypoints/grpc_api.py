@@ -39,6 +39,8 @@ MAX_BATCH = 100
 MAX_PAGE_SIZE, DEFAULT_PAGE_SIZE = 100, 20
 MAX_STOCK = 10_000_000
 DEFAULT_HOLD_SECONDS = 1200
+# A group order keeps its stock until the group ends: a 7-day window at most, plus a day of margin.
+MAX_HOLD_SECONDS = 8 * 86400
 URL = re.compile(r"^https://[^\s]{1,500}$")
 
 
@@ -163,7 +165,7 @@ def validate_reserve(request: pb.ReserveStockRequest) -> None:
         _reference(problems, f"items[{index}].sku_id", item.sku_id)
         problems.number(f"items[{index}].quantity", item.quantity, minimum=1, maximum=999)
     if request.hold_seconds:
-        problems.number("hold_seconds", request.hold_seconds, minimum=60, maximum=86400)
+        problems.number("hold_seconds", request.hold_seconds, minimum=60, maximum=MAX_HOLD_SECONDS)
     problems.raise_if_any()
 
 

@@ -137,12 +137,14 @@ async def test_a_failed_group_refunds_each_paid_order_once_and_releases_all_stoc
             (pb.REFUND_REASON_GROUP_FAILED, 1590, pb.REFUND_STATE_REQUESTED)
         ]
         requested = [e for e in await shop.events_of(order.order_id) if isinstance(e, events.RefundRequested)]
-        assert len(requested) == 1 and requested[0].payment_reference == current.payment_reference
+        assert len(requested) == 1
+        assert requested[0].payment_reference == current.payment_reference
     cancelled = await shop.get(unpaid.order_id)
     assert (cancelled.cancel_reason, list(cancelled.refunds)) == (pb.CANCEL_REASON_GROUP_FAILED, [])
     assert (
         await shop.count(
-            "SELECT count(*) FROM order_pingou.refunds r JOIN order_pingou.orders o USING (order_id) WHERE group_id = $1",
+            """SELECT count(*) FROM order_pingou.refunds JOIN order_pingou.orders USING (order_id)
+            WHERE group_id = $1""",
             group_id,
         )
         == 2

@@ -161,11 +161,12 @@ async def request_refund_of(
     amount_minor: int,
     policy: OrderPolicy,
     now: datetime,
+    refund_id: str | None = None,
 ) -> Refund | None:
     """Records the refund of one payment and asks the provider for it. None when that payment already has
     a refund: a payment is refunded at most once, however often its refund is triggered."""
     refund = Refund(
-        refund_id=new_refund_id(uow.line),
+        refund_id=refund_id or new_refund_id(uow.line),
         order_id=order.order_id,
         reason=reason,
         state=RefundState.REQUESTED,

@@ -137,8 +137,10 @@ async def test_a_failed_group_refunds_each_paid_order_once_and_releases_all_stoc
             (pb.REFUND_REASON_GROUP_FAILED, 1590, pb.REFUND_STATE_REQUESTED)
         ]
         requested = [e for e in await shop.events_of(order.order_id) if isinstance(e, events.RefundRequested)]
-        assert len(requested) == 1
-        assert requested[0].payment_reference == current.payment_reference
+        # One refund; the provider is silent here, so the retry job may have asked again for it.
+        assert {(e.refund.refund_id, e.payment_reference) for e in requested} == {
+            (current.refunds[0].refund_id, current.payment_reference)
+        }
     cancelled = await shop.get(unpaid.order_id)
     assert (cancelled.cancel_reason, list(cancelled.refunds)) == (pb.CANCEL_REASON_GROUP_FAILED, [])
     assert (

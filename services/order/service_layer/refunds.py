@@ -62,7 +62,7 @@ async def confirm_payment(
         order = await uow.orders.order(payment.order_id, for_update=True)
         if order is None:
             raise NotFound(f"no order {payment.order_id}", reason="ORDER_NOT_FOUND")
-        outcome = _outcome(order, payment)
+        outcome = payment_outcome(order, payment)
         claimed = await uow.orders.claim_payment(
             payment.payment_reference,
             order_id=order.order_id,
@@ -93,7 +93,7 @@ async def confirm_payment(
     return pb.Order.FromString(answer)
 
 
-def _outcome(order: Order, payment: PaymentConfirmation) -> str:
+def payment_outcome(order: Order, payment: PaymentConfirmation) -> str:
     if payment.intent_id != order.intent_id:
         return "intent_mismatch"
     if payment.currency != order.currency:

@@ -168,9 +168,8 @@ class Shop:
             shipping_city=options.pop("city", "临沂"),
             channel=options.pop("channel", pb.CHANNEL_MALL_APP),
         )
-        order: pb.Order = await self.orders.PlaceMallOrder(
-            request, metadata=options.pop("metadata", self.as_user(user_id))
-        )
+        stub = options.pop("stub", self.orders)
+        order: pb.Order = await stub.PlaceMallOrder(request, metadata=options.pop("metadata", self.as_user(user_id)))
         return order
 
     async def place_group(

@@ -84,6 +84,7 @@ class PlaceGroupOrder:
     user_id: str
     sku_id: str
     group_id: str
+    seat_id: str
     group_leader: bool
     unit_price_minor: int
     shipping_city: str
@@ -212,6 +213,7 @@ async def place_group_order(
         created_at=now,
         updated_at=now,
         group_id=command.group_id,
+        seat_id=command.seat_id,
         group_leader=command.group_leader,
         group_expires_at=command.group_expires_at,
         paid_at=now if free else None,

@@ -26,7 +26,7 @@ from services.order.adapters.protos import (
 )
 from services.order.domain.model import CURRENCY, CancelReason, Order, line_of
 from services.order.service_layer import orders, refunds, transitions
-from services.order.service_layer.orders import Catalog, Membership, PlaceGroupOrder, PlaceMallOrder, digest_of
+from services.order.service_layer.orders import MemberCheck, PlaceGroupOrder, PlaceMallOrder, StockAndPrices, digest_of
 from services.order.service_layer.policy import OrderPolicy
 from services.order.service_layer.refunds import PaymentConfirmation, RefundResult
 from services.order.service_layer.unit_of_work import UnitOfWork
@@ -237,8 +237,8 @@ class OrderServicer(pb_grpc.OrderServiceServicer):
         self,
         *,
         pools: Mapping[BusinessLine, asyncpg.Pool],
-        catalog: Catalog,
-        membership: Membership,
+        catalog: StockAndPrices,
+        membership: MemberCheck,
         topic_prefix: str,
         policy: OrderPolicy,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),

@@ -48,6 +48,8 @@ def up(profile: str) -> None:
         "SERVICE_SIGNING_KEY_FILE": str(private_key),
         "IDENTITY_LINK_SALT": identity_salt(data_dir),
         "SEGMENTATION_ADDRESS": f"{services.HOST}:{services.port_of('segmentation')}",
+        "CATALOG_ADDRESS": f"{services.HOST}:{services.port_of('catalog')}",
+        "MEMBERSHIP_ADDRESS": f"{services.HOST}:{services.port_of('membership')}",
     }
     services.up_all(env, data_dir)
     status(profile)

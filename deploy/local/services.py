@@ -40,6 +40,7 @@ SERVICES: tuple[ServiceSpec, ...] = (
     ServiceSpec("catalog", "services.catalog", port=50051, metrics_port=9151, setup=("migrate", "seed")),
     ServiceSpec("segmentation", "services.segmentation", port=50053, metrics_port=9153),
     ServiceSpec("membership", "services.membership", port=50054, metrics_port=9154),
+    ServiceSpec("order", "services.order", port=50055, metrics_port=9155),
 )
 
 

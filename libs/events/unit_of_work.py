@@ -19,17 +19,33 @@ from libs.events.outbox import OutboxEvent, append_events
 
 
 class UnitOfWork:
-    def __init__(self, pool: asyncpg.Pool, line: BusinessLine, *, topic_prefix: str = ""):
+    def __init__(self, pool: asyncpg.Pool | None, line: BusinessLine, *, topic_prefix: str = ""):
         self._pool = pool
         self.line = line
         self._prefix = topic_prefix
         self._events: list[OutboxEvent] = []
+        self._joined: asyncpg.Connection | None = None
+        self.connection: asyncpg.Connection
+
+    @classmethod
+    def joining(cls, connection: asyncpg.Connection, line: BusinessLine, *, topic_prefix: str = "") -> Self:
+        """A unit of work inside a transaction its caller runs, such as an event handler's (whose inbox row
+        commits with the effect): it appends its events there and leaves commit and rollback to the caller."""
+        uow = cls(None, line, topic_prefix=topic_prefix)
+        uow._joined = connection
+        return uow
 
     def on_begin(self, connection: asyncpg.Connection) -> None:
         """Hook for subclasses: build repositories over the transaction's connection."""
 
     async def __aenter__(self) -> Self:
-        self.connection: asyncpg.Connection = await self._pool.acquire()
+        if self._joined is not None:
+            self.connection = self._joined
+            self._events = []
+            self.on_begin(self.connection)
+            return self
+        assert self._pool is not None
+        self.connection = await self._pool.acquire()
         try:
             self._transaction = self.connection.transaction()
             await self._transaction.start()
@@ -50,6 +66,11 @@ class UnitOfWork:
     async def __aexit__(
         self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
     ) -> None:
+        if self._joined is not None:
+            if kind is None and self._events:
+                await append_events(self.connection, self._events)
+            return
+        assert self._pool is not None
         try:
             if kind is None:
                 if self._events:

@@ -14,12 +14,28 @@ from pathlib import Path
 from typing import Annotated, Literal, TypeVar
 
 from cryptography.hazmat.primitives import serialization
-from pydantic import Field, ValidationError, field_validator
+from pydantic import AfterValidator, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from libs.core import BusinessLine
 
 S = TypeVar("S", bound=BaseSettings)
+
+
+def _holds_a_private_key(value: Path) -> Path:
+    if not value.is_file():
+        raise ValueError(f"no such file: {value}")
+    try:
+        serialization.load_pem_private_key(value.read_bytes(), password=None)
+    except (ValueError, TypeError):
+        raise ValueError(f"{value} is not an unencrypted PEM private key") from None
+    return value
+
+
+# The key a service signs its own short-lived service tokens with, for the services it calls.
+PrivateKeyFile = Annotated[Path, AfterValidator(_holds_a_private_key)]
+# Where another service answers: host:port.
+ServiceAddress = Annotated[str, Field(pattern=r"^\S+:[0-9]{1,5}$")]
 
 
 class SettingsError(Exception):

@@ -1,4 +1,5 @@
-"""Wiring: settings, migrations, topics, pools, relays, the reservation expiry job, the servicer."""
+"""Wiring: settings, migrations, topics, pools, relays, the reservation expiry job, the consumer of order
+events that settles reservations, the servicer."""
 
 from __future__ import annotations
 
@@ -12,18 +13,20 @@ from pydantic import Field
 from libs.core import BusinessLine
 from libs.database import close_pools, create_line_pools, migrate, schema_name
 from libs.events import MIGRATIONS as EVENT_MIGRATIONS
-from libs.events import ensure_topics, line_relays, topic_name
+from libs.events import IdempotentConsumer, ensure_topics, line_relays, topic_name
 from libs.grpckit import GrpcApp
 from libs.grpckit.server import Worker
 from libs.logs import get_logger
 from libs.settings import ServiceSettings
 from services.catalog.adapters.repository import SHARED
 from services.catalog.entrypoints.grpc_api import SERVICE, VALIDATORS, CatalogServicer
+from services.catalog.entrypoints.order_events import order_handlers
 from services.catalog.service_layer import inventory
 from services.catalog.service_layer.unit_of_work import INVENTORY_AGGREGATE, LISTING_AGGREGATE, UnitOfWork
 
 NAME = "catalog"
 HERE = Path(__file__).resolve().parent
+ORDER_AGGREGATE = "order"  # the order service's events, `<line>.order.v1`
 log = get_logger(__name__)
 
 
@@ -57,7 +60,7 @@ async def build_app(settings: CatalogSettings) -> GrpcApp:
     topics = [
         topic_name(line, aggregate, prefix=prefix)
         for line in lines
-        for aggregate in (LISTING_AGGREGATE, INVENTORY_AGGREGATE)
+        for aggregate in (LISTING_AGGREGATE, INVENTORY_AGGREGATE, ORDER_AGGREGATE)
     ]
     await ensure_topics(settings.kafka_bootstrap_servers, topics, replication_factor=settings.kafka_replication_factor)
     pools = await create_line_pools(
@@ -73,6 +76,14 @@ async def build_app(settings: CatalogSettings) -> GrpcApp:
             await expire_reservations(pools[line], line, prefix=prefix, poll=settings.reservation_expiry_poll_seconds)
 
         workers.append(expiry)
+        consumer = IdempotentConsumer(
+            name=f"{prefix}{NAME}-reservations-{line}",
+            pool=pools[line],
+            bootstrap_servers=settings.kafka_bootstrap_servers,
+            topics=[topic_name(line, ORDER_AGGREGATE, prefix=prefix)],
+            handlers=order_handlers(line, topic_prefix=prefix),
+        )
+        workers.append(consumer.run)
 
     servicer = CatalogServicer(pools=pools, topic_prefix=prefix)
     return GrpcApp(

@@ -7,14 +7,14 @@ from functools import partial
 from pathlib import Path
 
 from pingou.membership.v1 import membership_pb2_grpc
-from pydantic import Field, field_validator
+from pydantic import Field
 
-from libs.auth import ServiceCredentials, TokenIssuer
+from libs.auth import ServiceCredentials
 from libs.database import close_pools, create_line_pools, migrate, schema_name
 from libs.events import MIGRATIONS as EVENT_MIGRATIONS
 from libs.events import ensure_topics, line_relays, topic_name
 from libs.grpckit import GrpcApp
-from libs.settings import ServiceSettings
+from libs.settings import PrivateKeyFile, ServiceAddress, ServiceSettings
 from services.membership.adapters.repository import TRIALS_SCHEMA
 from services.membership.adapters.segmentation import SegmentationLinks, open_segmentation_channel
 from services.membership.entrypoints.expiry import ExpiryJob
@@ -28,23 +28,11 @@ HERE = Path(__file__).resolve().parent
 class MembershipSettings(ServiceSettings):
     service_name: str = NAME
     # Where segmentation answers GetLinkedAccounts (host:port): a trial is refused without it.
-    segmentation_address: str = Field(pattern=r"^\S+:[0-9]{1,5}$")
-    # The key this service signs its own short-lived service tokens with (for segmentation).
-    service_signing_key_file: Path
+    segmentation_address: ServiceAddress
+    service_signing_key_file: PrivateKeyFile
     expiry_poll_seconds: float = Field(default=5.0, gt=0, le=3600)
     expiry_batch_size: int = Field(default=500, ge=1, le=10_000)
     coupons_per_month: int = Field(default=5, ge=0, le=100)
-
-    @field_validator("service_signing_key_file")
-    @classmethod
-    def _key_file_holds_a_private_key(cls, value: Path) -> Path:
-        if not value.is_file():
-            raise ValueError(f"no such file: {value}")
-        try:
-            TokenIssuer.from_file(value)
-        except (ValueError, TypeError):
-            raise ValueError(f"{value} is not a PEM private key") from None
-        return value
 
 
 def migrate_all(settings: MembershipSettings) -> None:

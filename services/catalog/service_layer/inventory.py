@@ -126,6 +126,30 @@ async def release(uow: UnitOfWork, order_id: str) -> Reservation:
     return _with_state(reservation, ReservationState.RELEASED)
 
 
+async def settle_for_order(uow: UnitOfWork, order_id: str, *, to: ReservationState) -> Reservation | None:
+    """Catalog's side of an order event: commit the order's reservation once it is paid (or its group
+    completed), release it once the order is cancelled or refunded before that. A reservation already
+    where the event wants it stays as it is. No hold check here: the order service accepted the payment
+    in time, and its event may simply have arrived late."""
+    reservation = await uow.catalog.reservation(order_id, lock=True)
+    if reservation is None:
+        log.warning("order_event_without_reservation", order_id=order_id, line=uow.line.value)
+        return None
+    if reservation.state is not ReservationState.RESERVED:
+        if reservation.state is not to and to is ReservationState.COMMITTED:
+            # Released (its hold ran out) before the payment was read: the stock went back on sale.
+            log.error("paid_order_reservation_already_released", order_id=order_id, line=uow.line.value)
+        return reservation
+    if to is ReservationState.COMMITTED:
+        await uow.catalog.settle([order_id], ReservationState.COMMITTED)
+        uow.publish(
+            INVENTORY_AGGREGATE, order_id, pb.StockCommitted(order_id=order_id, items=_items_proto(reservation.items))
+        )
+    else:
+        await _give_back(uow, [reservation], expired=False)
+    return _with_state(reservation, to)
+
+
 async def _give_back(uow: UnitOfWork, reservations: Sequence[Reservation], *, expired: bool) -> None:
     order_ids = [reservation.order_id for reservation in reservations]
     await uow.catalog.give_back(order_ids)

@@ -1,0 +1,128 @@
+"""Wiring: settings, migrations, topics, pools, the catalog and membership clients, relays, the group
+outcome consumer, the durable jobs and the servicer."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from functools import partial
+from pathlib import Path
+
+from pingou.order.v1 import order_pb2_grpc
+from pydantic import Field
+
+from libs.auth import ServiceCredentials
+from libs.core import BusinessLine
+from libs.database import close_pools, create_line_pools, migrate, schema_name
+from libs.events import MIGRATIONS as EVENT_MIGRATIONS
+from libs.events import IdempotentConsumer, ensure_topics, line_relays, topic_name
+from libs.grpckit import GrpcApp
+from libs.jobs import run_batches
+from libs.settings import PrivateKeyFile, ServiceAddress, ServiceSettings
+from services.order.adapters.catalog import Catalog, open_catalog_channel
+from services.order.adapters.membership import Membership, open_membership_channel
+from services.order.entrypoints.group_events import group_handlers
+from services.order.entrypoints.grpc_api import SERVICE, VALIDATORS, OrderServicer
+from services.order.entrypoints.jobs import OrderJobs
+from services.order.service_layer.policy import OrderPolicy
+from services.order.service_layer.unit_of_work import ORDER_AGGREGATE, UnitOfWork
+
+NAME = "order"
+HERE = Path(__file__).resolve().parent
+GROUP_AGGREGATE = "groupbuy"  # groupbuy's events on `pingou.groupbuy.v1`
+
+
+class OrderSettings(ServiceSettings):
+    service_name: str = NAME
+    catalog_address: ServiceAddress
+    membership_address: ServiceAddress
+    service_signing_key_file: PrivateKeyFile
+    payment_limit_seconds: int = Field(default=900, ge=60, le=86_400)
+    refund_retry_base_seconds: float = Field(default=30.0, gt=0, le=86_400)
+    refund_max_attempts: int = Field(default=8, ge=1, le=100)
+    jobs_poll_seconds: float = Field(default=2.0, gt=0, le=3600)
+    jobs_batch_size: int = Field(default=200, ge=1, le=10_000)
+    membership_cache_seconds: float = Field(default=30.0, ge=0, le=3600)
+    membership_cache_users: int = Field(default=100_000, ge=1)
+
+    def policy(self) -> OrderPolicy:
+        return OrderPolicy(
+            payment_limit=timedelta(seconds=self.payment_limit_seconds),
+            refund_retry_base=timedelta(seconds=self.refund_retry_base_seconds),
+            refund_max_attempts=self.refund_max_attempts,
+        )
+
+
+def migrate_all(settings: OrderSettings) -> None:
+    for line in sorted(settings.served_lines):
+        migrate(settings.database_url, schema=schema_name(NAME, line), sources=[EVENT_MIGRATIONS, HERE / "migrations"])
+
+
+async def build_app(settings: OrderSettings) -> GrpcApp:
+    lines = sorted(settings.served_lines)
+    await asyncio.to_thread(migrate_all, settings)
+    prefix = settings.kafka_topic_prefix
+    policy = settings.policy()
+    topics = [topic_name(line, ORDER_AGGREGATE, prefix=prefix) for line in lines]
+    group_topic = topic_name(BusinessLine.PINGOU, GROUP_AGGREGATE, prefix=prefix)
+    if BusinessLine.PINGOU in lines:
+        topics.append(group_topic)
+    await ensure_topics(settings.kafka_bootstrap_servers, topics, replication_factor=settings.kafka_replication_factor)
+    pools = await create_line_pools(
+        settings.database_url, service=NAME, lines=lines, max_size=settings.database_pool_size
+    )
+    workers = [
+        relay.run
+        for relay in line_relays(
+            settings.database_url, service=NAME, lines=lines, bootstrap_servers=settings.kafka_bootstrap_servers
+        )
+    ]
+    for line in lines:
+        jobs = OrderJobs(
+            partial(UnitOfWork, pools[line], line, topic_prefix=prefix),
+            policy=policy,
+            batch_size=settings.jobs_batch_size,
+        )
+        for batch in (jobs.cancel_unpaid, jobs.ask_again_for_refunds):
+            workers.append(
+                partial(run_batches, batch, batch_size=jobs.batch_size, poll_seconds=settings.jobs_poll_seconds)
+            )
+    if BusinessLine.PINGOU in lines:
+        consumer = IdempotentConsumer(
+            name=f"{prefix}{NAME}-group-outcomes",
+            pool=pools[BusinessLine.PINGOU],
+            bootstrap_servers=settings.kafka_bootstrap_servers,
+            topics=[group_topic],
+            handlers=group_handlers(topic_prefix=prefix, policy=policy),
+        )
+        workers.append(consumer.run)
+
+    credentials = ServiceCredentials.from_file(settings.service_signing_key_file, service=NAME)
+    catalog_channel = open_catalog_channel(settings.catalog_address)
+    membership_channel = open_membership_channel(settings.membership_address)
+
+    async def close() -> None:
+        await catalog_channel.close()
+        await membership_channel.close()
+        await close_pools(pools)
+
+    servicer = OrderServicer(
+        pools=pools,
+        catalog=Catalog(catalog_channel, credentials),
+        membership=Membership(
+            membership_channel,
+            credentials,
+            ttl_seconds=settings.membership_cache_seconds,
+            max_users=settings.membership_cache_users,
+        ),
+        topic_prefix=prefix,
+        policy=policy,
+    )
+    return GrpcApp(
+        name=NAME,
+        register=lambda server: order_pb2_grpc.add_OrderServiceServicer_to_server(servicer, server),
+        service_names=[SERVICE],
+        validators=VALIDATORS,
+        workers=workers,
+        on_stop=[close],
+    )

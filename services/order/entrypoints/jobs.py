@@ -1,0 +1,48 @@
+"""The order service's durable jobs, beside its gRPC server: cancel orders whose payment time ran out, and
+ask the payment provider again about refunds it has not answered. Both claim their rows with SKIP LOCKED
+in the transaction that handles them, so replicas share the work and each change happens once."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from libs.logs import get_logger
+from services.order.service_layer import orders, refunds
+from services.order.service_layer.policy import OrderPolicy
+from services.order.service_layer.unit_of_work import UnitOfWork
+
+log = get_logger(__name__)
+
+
+class OrderJobs:
+    def __init__(
+        self,
+        make_uow: Callable[[], UnitOfWork],
+        *,
+        policy: OrderPolicy,
+        batch_size: int,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ):
+        self._uow = make_uow
+        self._policy = policy
+        self.batch_size = batch_size
+        self._now = clock
+
+    async def cancel_unpaid(self) -> int:
+        """One batch of orders whose payment time ran out: cancelled, each with its OrderCancelled."""
+        async with self._uow() as uow:
+            cancelled = await orders.cancel_unpaid_due(uow, now=self._now(), limit=self.batch_size)
+        if cancelled:
+            log.info("unpaid_orders_cancelled", line=uow.line.value, count=len(cancelled))
+        return len(cancelled)
+
+    async def ask_again_for_refunds(self) -> int:
+        """One batch of refunds the provider left unanswered: asked again, or given up after the last try."""
+        async with self._uow() as uow:
+            handled = await refunds.ask_again_for_silent_refunds(
+                uow, policy=self._policy, now=self._now(), limit=self.batch_size
+            )
+        if handled:
+            log.info("silent_refunds_asked_again", line=uow.line.value, count=len(handled))
+        return len(handled)

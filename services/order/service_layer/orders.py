@@ -1,0 +1,347 @@
+"""Use cases of orders: placing (mall and group), cancelling, shipping, delivery, after-sale refunds,
+queries, and the payment-timeout job.
+
+Calls that change an order take an idempotency key. The key is claimed in the transaction that makes
+the change and stores the answer given, so a retry (or a concurrent twin, which waits on the key) gets
+the first call's answer; a key reused for a different request is refused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from google.protobuf.message import Message
+from pingou.order.v1 import events_pb2 as events
+from pingou.order.v1 import order_pb2 as pb
+
+from libs.convert import timestamp
+from libs.core import AlreadyExists, BusinessLine
+from libs.logs import get_logger
+from services.order.adapters.protos import order_to_proto
+from services.order.domain.model import (
+    AFTER_SALE_STATES,
+    CURRENCY,
+    SHIPPABLE,
+    CancelReason,
+    Channel,
+    MallPrice,
+    Order,
+    OrderItem,
+    OrderKind,
+    OrderState,
+    RefundReason,
+    check_transition,
+    order_id_for,
+    price_mall_items,
+)
+from services.order.service_layer.policy import OrderPolicy
+from services.order.service_layer.refunds import request_refund_of
+from services.order.service_layer.transitions import (
+    locked_order,
+    move,
+    publish_cancelled,
+    publish_paid,
+    raise_state,
+)
+from services.order.service_layer.unit_of_work import ORDER_AGGREGATE, UnitOfWork
+
+log = get_logger(__name__)
+
+MakeUnitOfWork = Callable[[], UnitOfWork]
+
+
+class Catalog(Protocol):
+    """What placing an order needs from catalog (the gRPC adapter, or a fake in unit tests)."""
+
+    async def mall_prices(self, sku_ids: Sequence[str]) -> dict[str, MallPrice]: ...
+
+    async def reserve(
+        self, line: BusinessLine, order_id: str, items: Sequence[tuple[str, int]], *, hold: timedelta
+    ) -> None: ...
+
+
+class Membership(Protocol):
+    async def is_member(self, user_id: str) -> bool: ...
+
+
+@dataclass(frozen=True, slots=True)
+class PlaceMallOrder:
+    idempotency_key: str
+    user_id: str
+    items: tuple[tuple[str, int], ...]
+    shipping_city: str
+    channel: Channel
+
+
+@dataclass(frozen=True, slots=True)
+class PlaceGroupOrder:
+    idempotency_key: str
+    user_id: str
+    sku_id: str
+    group_id: str
+    group_leader: bool
+    unit_price_minor: int
+    shipping_city: str
+    channel: Channel
+    pay_by: datetime
+    group_expires_at: datetime
+
+
+# --- idempotency keys
+
+
+def digest_of(request: Message) -> bytes:
+    return hashlib.sha256(request.SerializeToString(deterministic=True)).digest()
+
+
+async def replayed(uow: UnitOfWork, scope: str, key: str, *, method: str, digest: bytes) -> pb.Order | None:
+    """The stored answer of an earlier call with this key, or None if there was none."""
+    stored = await uow.orders.keyed_response(scope, key)
+    if stored is None:
+        return None
+    if stored["method"] != method or bytes(stored["request_digest"]) != digest:
+        raise AlreadyExists(
+            f"idempotency key {key!r} was already used for a different request", reason="IDEMPOTENCY_KEY_REUSED"
+        )
+    return pb.Order.FromString(stored["response"])
+
+
+async def keyed(
+    make_uow: MakeUnitOfWork,
+    *,
+    scope: str,
+    key: str,
+    method: str,
+    digest: bytes,
+    change: Callable[[UnitOfWork], Awaitable[Order]],
+) -> pb.Order:
+    """Runs `change` once per key: in the transaction that claims the key, storing its answer."""
+    async with make_uow() as uow:
+        if await uow.orders.claim_key(scope, key, method=method, digest=digest):
+            answer = order_to_proto(await change(uow))
+            await uow.orders.save_response(scope, key, answer.SerializeToString())
+            return answer
+        earlier = await replayed(uow, scope, key, method=method, digest=digest)
+        assert earlier is not None
+        return earlier
+
+
+# --- placing orders
+
+
+async def place_mall_order(
+    make_uow: MakeUnitOfWork,
+    catalog: Catalog,
+    membership: Membership,
+    command: PlaceMallOrder,
+    *,
+    digest: bytes,
+    policy: OrderPolicy,
+    now: datetime,
+) -> pb.Order:
+    method = "PlaceMallOrder"
+    async with make_uow() as uow:
+        earlier = await replayed(uow, command.user_id, command.idempotency_key, method=method, digest=digest)
+    if earlier is not None:
+        return earlier  # a retry: no second pricing, no second reservation
+    prices = await catalog.mall_prices([sku_id for sku_id, _ in command.items])
+    has_plus_price = any(price.plus_price_minor for price in prices.values())
+    member = await membership.is_member(command.user_id) if has_plus_price else False
+    items = price_mall_items(command.items, prices, plus_member=member)
+    order = Order(
+        order_id=order_id_for(BusinessLine.MALL, command.user_id, command.idempotency_key),
+        user_id=command.user_id,
+        kind=OrderKind.MALL,
+        state=OrderState.PENDING_PAYMENT,
+        items=tuple(items),
+        total_minor=sum(item.amount_minor for item in items),
+        currency=CURRENCY,
+        channel=command.channel,
+        shipping_city=command.shipping_city,
+        pay_by=now + policy.payment_limit,
+        created_at=now,
+        updated_at=now,
+    )
+    # Reserved before the order exists: an order is never placed without its stock. Should this process
+    # die before the order commits, a retry names the same order id and finds the same reservation;
+    # without a retry, catalog's hold runs out.
+    await catalog.reserve(
+        BusinessLine.MALL, order.order_id, command.items, hold=policy.payment_limit + policy.hold_margin
+    )
+    return await keyed(
+        make_uow,
+        scope=command.user_id,
+        key=command.idempotency_key,
+        method=method,
+        digest=digest,
+        change=lambda uow: _add_order(uow, order),
+    )
+
+
+async def place_group_order(
+    make_uow: MakeUnitOfWork,
+    catalog: Catalog,
+    command: PlaceGroupOrder,
+    *,
+    digest: bytes,
+    policy: OrderPolicy,
+    now: datetime,
+) -> pb.Order:
+    method = "PlaceGroupOrder"
+    async with make_uow() as uow:
+        earlier = await replayed(uow, command.user_id, command.idempotency_key, method=method, digest=digest)
+    if earlier is not None:
+        return earlier
+    free = command.unit_price_minor == 0  # 团长免单: nothing to pay, the seat counts as paid at once
+    order = Order(
+        order_id=order_id_for(BusinessLine.PINGOU, command.user_id, command.idempotency_key),
+        user_id=command.user_id,
+        kind=OrderKind.GROUP,
+        state=OrderState.AWAITING_GROUP if free else OrderState.PENDING_PAYMENT,
+        items=(OrderItem(command.sku_id, 1, command.unit_price_minor, command.unit_price_minor),),
+        total_minor=command.unit_price_minor,
+        currency=CURRENCY,
+        channel=command.channel,
+        shipping_city=command.shipping_city,
+        pay_by=command.pay_by,
+        created_at=now,
+        updated_at=now,
+        group_id=command.group_id,
+        group_leader=command.group_leader,
+        group_expires_at=command.group_expires_at,
+        paid_at=now if free else None,
+    )
+    # The stock stays reserved until the group ends (committed when it completes, released when it fails).
+    hold = min(max(command.group_expires_at, command.pay_by) - now + policy.group_hold_margin, policy.max_hold)
+    await catalog.reserve(BusinessLine.PINGOU, order.order_id, [(command.sku_id, 1)], hold=hold)
+    return await keyed(
+        make_uow,
+        scope=command.user_id,
+        key=command.idempotency_key,
+        method=method,
+        digest=digest,
+        change=lambda uow: _add_order(uow, order),
+    )
+
+
+async def _add_order(uow: UnitOfWork, order: Order) -> Order:
+    await uow.orders.add_order(order)
+    placed = replace(order, state=OrderState.PENDING_PAYMENT, paid_at=None)
+    uow.publish(ORDER_AGGREGATE, order.order_id, events.OrderPlaced(order=order_to_proto(placed)))
+    if order.state is OrderState.AWAITING_GROUP:  # a free order: paid on the spot
+        publish_paid(uow, order)
+    return order
+
+
+# --- changes of one order
+
+
+async def mark_shipped(uow: UnitOfWork, order_id: str, *, tracking_number: str, now: datetime) -> Order:
+    order = await locked_order(uow, order_id)
+    if order.state is not SHIPPABLE[order.kind]:
+        check_transition(order.state, OrderState.SHIPPED, order_id=order_id)
+        raise_state(order, "the group has not completed yet")
+    order = await move(uow, order, OrderState.SHIPPED, tracking_number=tracking_number)
+    uow.publish(
+        ORDER_AGGREGATE,
+        order_id,
+        events.OrderShipped(order_id=order_id, tracking_number=tracking_number, shipped_at=timestamp(now)),
+    )
+    return order
+
+
+async def confirm_delivery(uow: UnitOfWork, order_id: str, *, now: datetime) -> Order:
+    order = await move(uow, await locked_order(uow, order_id), OrderState.DELIVERED)
+    uow.publish(ORDER_AGGREGATE, order_id, events.OrderDelivered(order_id=order_id, delivered_at=timestamp(now)))
+    return order
+
+
+async def request_after_sale_refund(uow: UnitOfWork, order_id: str, *, policy: OrderPolicy, now: datetime) -> Order:
+    order = await locked_order(uow, order_id)
+    if order.state not in AFTER_SALE_STATES:
+        check_transition(order.state, OrderState.REFUNDING, order_id=order_id)
+        raise_state(order, "a group order is refunded by its group's outcome while it waits for the group")
+    if order.payment_reference is None:
+        raise_state(order, "nothing was paid for this order", reason="NOTHING_TO_REFUND")
+    return await start_refund(uow, order, RefundReason.AFTER_SALE, policy=policy, now=now)
+
+
+async def start_refund(
+    uow: UnitOfWork, order: Order, reason: RefundReason, *, policy: OrderPolicy, now: datetime
+) -> Order:
+    """Moves a paid order to REFUNDING and asks for its money back; an order that cost nothing is refunded
+    at once."""
+    if order.payment_reference is None:  # a free order (团长免单): no money moved
+        order = await move(uow, order, OrderState.REFUNDING)
+        uow.publish(ORDER_AGGREGATE, order.order_id, events.OrderRefunding(order_id=order.order_id))
+        order = await move(uow, order, OrderState.REFUNDED)
+        uow.publish(
+            ORDER_AGGREGATE,
+            order.order_id,
+            events.OrderRefunded(order_id=order.order_id, user_id=order.user_id, refunded_at=timestamp(now)),
+        )
+        return order
+    refund = await request_refund_of(
+        uow,
+        order,
+        reason=reason,
+        payment_reference=order.payment_reference,
+        amount_minor=order.total_minor,
+        policy=policy,
+        now=now,
+    )
+    order = await move(uow, order, OrderState.REFUNDING)
+    uow.publish(
+        ORDER_AGGREGATE,
+        order.order_id,
+        events.OrderRefunding(order_id=order.order_id, refund_id=refund.refund_id if refund else ""),
+    )
+    return replace(order, refunds=(*order.refunds, *([refund] if refund else [])))
+
+
+# --- reactions to the group's outcome (groupbuy's events)
+
+
+async def complete_group(uow: UnitOfWork, group_id: str) -> list[Order]:
+    """The group completed: its paid orders move on to GROUP_COMPLETED (catalog commits their stock)."""
+    completed = []
+    for order in await uow.orders.group_orders(group_id, states=[OrderState.AWAITING_GROUP]):
+        order = await move(uow, order, OrderState.GROUP_COMPLETED)
+        uow.publish(
+            ORDER_AGGREGATE, order.order_id, events.OrderGroupCompleted(order_id=order.order_id, group_id=group_id)
+        )
+        completed.append(order)
+    return completed
+
+
+async def fail_group(uow: UnitOfWork, group_id: str, *, policy: OrderPolicy, now: datetime) -> list[Order]:
+    """The group failed: paid orders are refunded, unpaid ones cancelled (catalog releases their stock).
+    Replayed, it finds nothing left in those states: no second refund, no second event."""
+    changed = []
+    states = [OrderState.PENDING_PAYMENT, OrderState.AWAITING_GROUP]
+    for order in await uow.orders.group_orders(group_id, states=states):
+        if order.state is OrderState.PENDING_PAYMENT:
+            order = await move(uow, order, OrderState.CANCELLED, cancel_reason=CancelReason.GROUP_FAILED)
+            publish_cancelled(uow, order, now=now)
+        else:
+            order = await start_refund(uow, order, RefundReason.GROUP_FAILED, policy=policy, now=now)
+        changed.append(order)
+    return changed
+
+
+# --- the payment-timeout job
+
+
+async def cancel_unpaid_due(uow: UnitOfWork, *, now: datetime, limit: int) -> list[Order]:
+    """Cancels orders whose payment time ran out (catalog releases their stock when it reads the event)."""
+    cancelled = await uow.orders.claim_unpaid_due(now=now, limit=limit)
+    for order in cancelled:
+        publish_cancelled(uow, order, now=now)
+    return cancelled
+
+
+# --- queries

@@ -13,13 +13,13 @@ from pingou.groupbuy.v1 import groupbuy_pb2_grpc
 from pydantic import Field, field_validator
 from pydantic_settings import NoDecode
 
-from libs.auth import ServiceCredentials, TokenIssuer
+from libs.auth import ServiceCredentials
 from libs.core import BusinessLine
 from libs.database import close_pools, create_line_pools, migrate, schema_name
 from libs.events import MIGRATIONS as EVENT_MIGRATIONS
 from libs.events import IdempotentConsumer, ensure_topics, line_relays, topic_name
 from libs.grpckit import GrpcApp
-from libs.settings import ServiceSettings
+from libs.settings import PrivateKeyFile, ServiceAddress, ServiceSettings
 from services.groupbuy.adapters.catalog import CatalogListings, open_catalog_channel
 from services.groupbuy.adapters.eligibility import (
     ServiceEligibility,
@@ -36,18 +36,17 @@ from services.groupbuy.service_layer.unit_of_work import GROUP_AGGREGATE, UnitOf
 NAME = "groupbuy"
 HERE = Path(__file__).resolve().parent
 LINE = BusinessLine.PINGOU
-ADDRESS = r"^\S+:[0-9]{1,5}$"
 
 
 class GroupbuySettings(ServiceSettings):
     service_name: str = NAME
     # Groupbuy is a pingou business: it serves that line only, and refuses mall tokens.
     served_lines: Annotated[frozenset[BusinessLine], NoDecode] = frozenset({LINE})
-    catalog_address: str = Field(pattern=ADDRESS)
-    order_address: str = Field(pattern=ADDRESS)
-    segmentation_address: str = Field(pattern=ADDRESS)
-    membership_address: str = Field(pattern=ADDRESS)
-    service_signing_key_file: Path
+    catalog_address: ServiceAddress
+    order_address: ServiceAddress
+    segmentation_address: ServiceAddress
+    membership_address: ServiceAddress
+    service_signing_key_file: PrivateKeyFile
     hold_minutes: float = Field(default=15.0, gt=0, le=24 * 60)  # the payment time limit of a seat
     hold_backstop_grace_minutes: float = Field(default=10.0, gt=0, le=24 * 60)
     daily_open_cap: int = Field(default=20, ge=1, le=10_000)
@@ -59,17 +58,6 @@ class GroupbuySettings(ServiceSettings):
     def _pingou_only(cls, value: frozenset[BusinessLine]) -> frozenset[BusinessLine]:
         if value != {LINE}:
             raise ValueError("groupbuy serves the pingou line only")
-        return value
-
-    @field_validator("service_signing_key_file")
-    @classmethod
-    def _key_file_holds_a_private_key(cls, value: Path) -> Path:
-        if not value.is_file():
-            raise ValueError(f"no such file: {value}")
-        try:
-            TokenIssuer.from_file(value)
-        except (ValueError, TypeError):
-            raise ValueError(f"{value} is not a PEM private key") from None
         return value
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import grpc
+from cachetools import TTLCache
 from pingou.catalog.v1 import catalog_pb2 as catalog_pb
 from pingou.catalog.v1 import catalog_pb2_grpc as catalog_grpc
 from pingou.common.v1 import common_pb2
@@ -12,12 +13,12 @@ from pingou.common.v1 import common_pb2
 from libs.auth import ServiceCredentials
 from libs.core import BusinessLine, FailedPrecondition, NotFound, Unavailable
 from libs.grpckit import open_channel
-from services.groupbuy.adapters.cache import TtlCache
 from services.groupbuy.domain.model import GroupTerms, leader_price
 
 CATALOG_SERVICE = catalog_pb.DESCRIPTOR.services_by_name["CatalogService"].full_name
 GET_LISTINGS = f"{CATALOG_SERVICE}/GetListings"
 DEADLINE_SECONDS = 2.0
+CACHED_LISTINGS = 50_000
 
 
 def open_catalog_channel(address: str) -> grpc.aio.Channel:
@@ -45,10 +46,13 @@ class CatalogListings:
     def __init__(self, channel: grpc.aio.Channel, credentials: ServiceCredentials, *, cache_seconds: float):
         self._stub = catalog_grpc.CatalogServiceStub(channel)
         self._credentials = credentials
-        self._cache: TtlCache[str, GroupTerms | None] = TtlCache(seconds=cache_seconds)
+        self._cache: TTLCache[str, GroupTerms | None] = TTLCache(maxsize=CACHED_LISTINGS, ttl=cache_seconds)
 
     async def group_terms(self, sku_id: str) -> GroupTerms:
-        terms = await self._cache.get(sku_id, lambda: self._load(sku_id))
+        if sku_id in self._cache:
+            terms = self._cache[sku_id]
+        else:
+            terms = self._cache[sku_id] = await self._load(sku_id)
         if terms is None:
             raise NotFound(f"SKU {sku_id} has no active pingou listing", reason="NOT_LISTED")
         return terms

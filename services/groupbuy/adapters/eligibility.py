@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import grpc
+from cachetools import TTLCache
 from pingou.membership.v1 import membership_pb2 as membership_pb
 from pingou.membership.v1 import membership_pb2_grpc as membership_grpc
 from pingou.segmentation.v1 import segmentation_pb2 as seg_pb
@@ -18,12 +19,12 @@ from pingou.segmentation.v1 import segmentation_pb2_grpc as seg_grpc
 from libs.auth import ServiceCredentials
 from libs.core import BusinessLine, NotFound, Unavailable
 from libs.grpckit import open_channel
-from services.groupbuy.adapters.cache import TtlCache
 
 SEGMENTATION_SERVICE = seg_pb.DESCRIPTOR.services_by_name["SegmentationService"].full_name
 MEMBERSHIP_SERVICE = membership_pb.DESCRIPTOR.services_by_name["MembershipService"].full_name
 DEADLINE_SECONDS = 2.0
 NEW_SECONDS, NOT_NEW_SECONDS, MEMBER_SECONDS = 5.0, 300.0, 30.0
+CACHED_USERS = 100_000
 
 
 def open_segmentation_channel(address: str) -> grpc.aio.Channel:
@@ -52,14 +53,20 @@ class ServiceEligibility:
         self._segmentation = seg_grpc.SegmentationServiceStub(segmentation)
         self._membership = membership_grpc.MembershipServiceStub(membership)
         self._credentials = credentials
-        self._new: TtlCache[str, bool] = TtlCache(seconds=NEW_SECONDS)
-        self._members: TtlCache[str, bool] = TtlCache(seconds=MEMBER_SECONDS)
+        self._new: TTLCache[str, bool] = TTLCache(maxsize=CACHED_USERS, ttl=NEW_SECONDS)
+        # "Not new" is remembered longer: once a person has ordered, they are never new again.
+        self._not_new: TTLCache[str, bool] = TTLCache(maxsize=CACHED_USERS, ttl=NOT_NEW_SECONDS)
+        self._members: TTLCache[str, bool] = TTLCache(maxsize=CACHED_USERS, ttl=MEMBER_SECONDS)
 
     async def is_new_to_company(self, user_id: str) -> bool:
-        # "Not new" is remembered longer: it never turns back.
-        return await self._new.get(
-            user_id, lambda: self._ask_new(user_id), seconds_for=lambda new: NEW_SECONDS if new else NOT_NEW_SECONDS
-        )
+        if user_id in self._not_new:
+            return False
+        cached = self._new.get(user_id)
+        if cached is not None:
+            return cached
+        new = await self._ask_new(user_id)
+        (self._new if new else self._not_new)[user_id] = new
+        return new
 
     async def _ask_new(self, user_id: str) -> bool:
         try:
@@ -71,7 +78,10 @@ class ServiceEligibility:
         return bool(reply.new_to_company)
 
     async def is_member(self, user_id: str) -> bool:
-        return await self._members.get(user_id, lambda: self._ask_member(user_id))
+        cached = self._members.get(user_id)
+        if cached is None:
+            cached = self._members[user_id] = await self._ask_member(user_id)
+        return cached
 
     async def _ask_member(self, user_id: str) -> bool:
         try:

@@ -16,6 +16,7 @@ from services.groupbuy.service_layer.ports import GroupOrder
 ORDER_SERVICE = order_pb.DESCRIPTOR.services_by_name["OrderService"].full_name
 # Idempotent by its key (the seat id): safe to retry when the order service is briefly UNAVAILABLE.
 PLACE_GROUP_ORDER = f"{ORDER_SERVICE}/PlaceGroupOrder"
+GET_ORDER = f"{ORDER_SERVICE}/GetOrder"
 DEADLINE_SECONDS = 3.0
 # The order service's refusals that are the buyer's or the listing's business, passed on as they are.
 PASSED_ON = {
@@ -30,7 +31,7 @@ PASSED_ON = {
 
 
 def open_order_channel(address: str) -> grpc.aio.Channel:
-    return open_channel(address, idempotent_methods=[PLACE_GROUP_ORDER], default_timeout=DEADLINE_SECONDS)
+    return open_channel(address, idempotent_methods=[PLACE_GROUP_ORDER, GET_ORDER], default_timeout=DEADLINE_SECONDS)
 
 
 class OrderRefused(DomainError):
@@ -64,12 +65,25 @@ class GrpcOrders:
                 request, metadata=self._credentials.metadata(BusinessLine.PINGOU)
             )
         except grpc.aio.AioRpcError as error:
-            status = PASSED_ON.get(error.code())
-            if status is None:
-                # UNAVAILABLE, DEADLINE_EXCEEDED, INTERNAL...: the order may or may not exist.
-                raise Unavailable(
-                    f"the order service did not place the order ({error.code().name}); retry with the same key",
-                    reason="ORDER_SERVICE_UNAVAILABLE",
-                ) from None
-            raise OrderRefused(status, error.details() or status, reason_of(error)) from None
+            raise _refusal(error) from None
         return placed
+
+    async def get_order(self, order_id: str) -> order_pb.Order:
+        try:
+            found: order_pb.Order = await self._stub.GetOrder(
+                order_pb.GetOrderRequest(order_id=order_id), metadata=self._credentials.metadata(BusinessLine.PINGOU)
+            )
+        except grpc.aio.AioRpcError as error:
+            raise _refusal(error) from None
+        return found
+
+
+def _refusal(error: grpc.aio.AioRpcError) -> DomainError:
+    status = PASSED_ON.get(error.code())
+    if status is None:
+        # UNAVAILABLE, DEADLINE_EXCEEDED, INTERNAL...: the order may or may not exist.
+        return Unavailable(
+            f"the order service did not answer ({error.code().name}); retry with the same key",
+            reason="ORDER_SERVICE_UNAVAILABLE",
+        )
+    return OrderRefused(status, error.details() or status, reason_of(error))

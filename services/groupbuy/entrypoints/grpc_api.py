@@ -236,7 +236,9 @@ class GroupbuyServicer(pb_grpc.GroupbuyServiceServicer):
         token = ""
         if len(found) > size:
             found, last = found[:size], found[size - 1]
-            token = encode_open_groups(OpenGroupsPage(request.sku_id, last.seats_taken, last.expires_at, last.group_id))
+            token = encode_open_groups(
+                OpenGroupsPage(last.seats_taken, last.expires_at, last.group_id), sku_id=request.sku_id
+            )
         return pb.ListGroupsResponse(groups=[group_to_proto(group) for group in found], next_page_token=token)
 
     async def GetGroup(self, request: pb.GetGroupRequest, context: grpc.aio.ServicerContext) -> pb.Group:
@@ -255,7 +257,7 @@ class GroupbuyServicer(pb_grpc.GroupbuyServiceServicer):
         if len(found) > size:
             found = found[:size]
             last_seat = found[-1][0]
-            token = encode_user_groups(UserGroupsPage(request.user_id, last_seat.held_at, last_seat.seat_id))
+            token = encode_user_groups(UserGroupsPage(last_seat.held_at, last_seat.seat_id), user_id=request.user_id)
         return pb.ListGroupsResponse(
             groups=[group_to_proto(group, [seat]) for seat, group in found], next_page_token=token
         )

@@ -8,10 +8,10 @@ Nothing is timed in memory: a job that was down finds everything that fell due m
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
+from libs.jobs import run_batches
 from libs.logs import get_logger
 from services.groupbuy.service_layer import lifecycle
 from services.groupbuy.service_layer.ports import LinkedAccounts
@@ -24,16 +24,14 @@ Clock = Callable[[], datetime]
 
 class _Job:
     def __init__(self, *, poll_seconds: float, batch_size: int):
-        self._poll = poll_seconds
-        self._batch = batch_size
+        self.poll_seconds = poll_seconds
+        self.batch_size = batch_size
 
     async def run(self) -> None:
-        """Batch after batch while work is waiting, then one poll's pause, until cancelled."""
-        while True:
-            if await self.run_once() < self._batch:
-                await asyncio.sleep(self._poll)
+        await run_batches(self.run_once, batch_size=self.batch_size, poll_seconds=self.poll_seconds)
 
     async def run_once(self) -> int:
+        """One batch, in one transaction; how many rows it handled."""
         raise NotImplementedError
 
 
@@ -46,7 +44,7 @@ class WindowJob(_Job):
         self._uow, self._now = uow, clock
 
     async def run_once(self) -> int:
-        failed = await lifecycle.fail_due_groups(self._uow(), now=self._now(), limit=self._batch)
+        failed = await lifecycle.fail_due_groups(self._uow(), now=self._now(), limit=self.batch_size)
         if failed:
             log.info("groups_failed", count=len(failed))
         return len(failed)
@@ -63,7 +61,7 @@ class HoldBackstopJob(_Job):
     async def run_once(self) -> int:
         now = self._now()
         released = await lifecycle.release_stale_holds(
-            self._uow(), before=now - self._grace, now=now, limit=self._batch
+            self._uow(), before=now - self._grace, now=now, limit=self.batch_size
         )
         if released:
             log.warning("stale_holds_released", count=released)
@@ -79,10 +77,7 @@ class IdentityJob(_Job):
         self._uow, self._links, self._now = uow, links, clock
 
     async def run_once(self) -> int:
-        flagged = await lifecycle.check_identities(self._uow(), self._links, now=self._now(), limit=self._batch)
+        flagged = await lifecycle.check_identities(self._uow(), self._links, now=self._now(), limit=self.batch_size)
         if flagged:
             log.warning("groups_flagged_one_person", groups=flagged)
         return len(flagged)
-
-
-Worker = Callable[[], Awaitable[None]]

@@ -16,9 +16,8 @@ from google.protobuf.message import Message
 from pingou.order.v1 import events_pb2 as order_events
 from pingou.order.v1 import order_pb2
 
-from libs.events import ConsumedEvent, append_events
+from libs.events import ConsumedEvent
 from libs.logs import get_logger
-from services.groupbuy.adapters.repository import GroupRepository
 from services.groupbuy.domain.model import FailureReason, Group, GroupState, ReleaseReason, SeatState
 from services.groupbuy.service_layer import announcements as announce
 from services.groupbuy.service_layer.ports import LinkedAccounts
@@ -33,88 +32,79 @@ Clock = Callable[[], datetime]
 def order_handlers(prefix: str, clock: Clock = lambda: datetime.now(UTC)) -> Mapping[type[Message], Handler]:
     """The order events groupbuy acts on, each applied in the consumer's transaction (with its inbox row)."""
 
+    def uow(connection: asyncpg.Connection) -> UnitOfWork:
+        return UnitOfWork.joining(connection, announce.LINE, topic_prefix=prefix)
+
     async def placed(connection: asyncpg.Connection, event: ConsumedEvent) -> None:
         order = event.payload.order  # type: ignore[attr-defined]  # an OrderPlaced
         if order.kind == order_pb2.ORDER_KIND_GROUP and order.group_id:
-            await record_order(connection, order_id=order.order_id, group_id=order.group_id, user_id=order.user_id)
+            async with uow(connection) as work:
+                await record_order(work, order_id=order.order_id, group_id=order.group_id, user_id=order.user_id)
 
     async def paid(connection: asyncpg.Connection, event: ConsumedEvent) -> None:
-        payment: order_events.OrderPaid = event.payload  # type: ignore[assignment]
+        payment: order_events.OrderPaid = event.payload  # type: ignore[assignment]  # registered for OrderPaid
         if payment.group_id:
-            await pay_seat(
-                connection,
-                prefix,
-                order_id=payment.order_id,
-                group_id=payment.group_id,
-                user_id=payment.user_id,
-                paid_at=payment.paid_at.ToDatetime(tzinfo=UTC),
-                now=clock(),
-            )
+            async with uow(connection) as work:
+                await pay_seat(
+                    work,
+                    order_id=payment.order_id,
+                    group_id=payment.group_id,
+                    user_id=payment.user_id,
+                    paid_at=payment.paid_at.ToDatetime(tzinfo=UTC),
+                    now=clock(),
+                )
 
     async def cancelled(connection: asyncpg.Connection, event: ConsumedEvent) -> None:
-        cancel: order_events.OrderCancelled = event.payload  # type: ignore[assignment]
+        cancel: order_events.OrderCancelled = event.payload  # type: ignore[assignment]  # registered for it
         if cancel.group_id:
-            await release_order_seat(
-                connection, prefix, order_id=cancel.order_id, group_id=cancel.group_id, user_id=cancel.user_id,
-                now=clock(),
-            )  # fmt: skip
+            async with uow(connection) as work:
+                await release_order_seat(
+                    work, order_id=cancel.order_id, group_id=cancel.group_id, user_id=cancel.user_id, now=clock()
+                )
 
     return {order_events.OrderPlaced: placed, order_events.OrderPaid: paid, order_events.OrderCancelled: cancelled}
 
 
-async def record_order(connection: asyncpg.Connection, *, order_id: str, group_id: str, user_id: str) -> None:
-    groups = GroupRepository(connection)
-    seat = await groups.seat_of_order(order_id=order_id, group_id=group_id, user_id=user_id)
+async def record_order(uow: UnitOfWork, *, order_id: str, group_id: str, user_id: str) -> None:
+    """The seat learns its order's id (so the order's later events find it by id)."""
+    seat = await uow.groups.seat_of_order(order_id=order_id, group_id=group_id, user_id=user_id)
     if seat is None:
         log.warning("order_without_seat", order_id=order_id, group_id=group_id, user_id=user_id)
         return
     if seat.order_id is None:
-        await groups.record_order(seat.seat_id, order_id)
+        await uow.groups.record_order(seat.seat_id, order_id)
 
 
 async def pay_seat(
-    connection: asyncpg.Connection, prefix: str, *, order_id: str, group_id: str, user_id: str, paid_at: datetime,
-    now: datetime,
-) -> None:  # fmt: skip
-    """The order was paid: its held seat becomes paid, and the group completes if that was the last seat."""
-    groups = GroupRepository(connection)
-    seat = await groups.seat_of_order(order_id=order_id, group_id=group_id, user_id=user_id)
-    if seat is None or seat.state is not SeatState.HELD:
-        # The order service refunds payments that come after a cancellation; nothing to hold here.
-        log.warning("payment_without_held_seat", order_id=order_id, group_id=group_id, state=seat and seat.state)
-        return
-    group = await groups.pay_seat(seat.seat_id, order_id=order_id, paid_at=paid_at, now=now)
-    seats_paid = 0 if group is None else group.seats_paid
-    out = [announce.group_event(prefix, group_id, announce.seat_paid(seat, order_id=order_id, paid_at=paid_at,
-                                                                       seats_paid=seats_paid))]  # fmt: skip
-    if group is not None and group.state is GroupState.COMPLETED:
-        await groups.uncount_closed([group.group_id])
-        paid = await groups.seats([group.group_id], states=[SeatState.PAID])
-        out.append(announce.group_event(prefix, group_id, announce.group_completed(group, paid)))
-        log.info("group_completed", group_id=group_id, size=group.size)
-    await append_events(connection, out)
-
-
-async def release_order_seat(
-    connection: asyncpg.Connection, prefix: str, *, order_id: str, group_id: str, user_id: str, now: datetime
+    uow: UnitOfWork, *, order_id: str, group_id: str, user_id: str, paid_at: datetime, now: datetime
 ) -> None:
+    """The order was paid: its held seat becomes paid, and the group completes if that was the last seat."""
+    seat = await uow.groups.seat_of_order(order_id=order_id, group_id=group_id, user_id=user_id)
+    if seat is None or seat.state is not SeatState.HELD:
+        # The order service refunds payments that come after a cancellation; no seat is held for them.
+        log.warning("payment_without_held_seat", order_id=order_id, group_id=group_id, seat=seat and seat.state)
+        return
+    group = await uow.groups.pay_seat(seat.seat_id, order_id=order_id, paid_at=paid_at, now=now)
+    seats_paid = 0 if group is None else group.seats_paid
+    uow.publish(
+        GROUP_AGGREGATE, group_id, announce.seat_paid(seat, order_id=order_id, paid_at=paid_at, seats_paid=seats_paid)
+    )
+    if group is not None and group.state is GroupState.COMPLETED:
+        await uow.groups.uncount_closed([group.group_id])
+        paid = await uow.groups.seats([group.group_id], states=[SeatState.PAID])
+        uow.publish(GROUP_AGGREGATE, group_id, announce.group_completed(group, paid))
+        log.info("group_completed", group_id=group_id, size=group.size)
+
+
+async def release_order_seat(uow: UnitOfWork, *, order_id: str, group_id: str, user_id: str, now: datetime) -> None:
     """The order was cancelled unpaid (its hold expired, the buyer cancelled, the group failed): the seat
     is released, and free again while its group is open."""
-    groups = GroupRepository(connection)
-    seat = await groups.seat_of_order(order_id=order_id, group_id=group_id, user_id=user_id)
+    seat = await uow.groups.seat_of_order(order_id=order_id, group_id=group_id, user_id=user_id)
     if seat is None or seat.state is not SeatState.HELD:
         return
     reason = ReleaseReason.ORDER_CANCELLED
-    released = await groups.release_seats([seat.seat_id], reason=reason, at=now)
-    await append_events(
-        connection,
-        [
-            announce.group_event(
-                prefix, s.group_id, announce.seat_released(s, reason=ReleaseReason.ORDER_CANCELLED, at=now)
-            )
-            for s in released
-        ],
-    )
+    for released in await uow.groups.release_seats([seat.seat_id], reason=reason, at=now):
+        uow.publish(GROUP_AGGREGATE, group_id, announce.seat_released(released, reason=reason, at=now))
 
 
 # --- durable jobs (claimed with SKIP LOCKED: any number of replicas share them)

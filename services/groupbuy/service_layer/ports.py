@@ -33,6 +33,8 @@ class Orders(Protocol):
         """Raises a DomainError carrying the order service's status and reason when it refuses, and
         Unavailable when it cannot tell whether the order was placed."""
 
+    async def get_order(self, order_id: str) -> order_pb2.Order: ...
+
 
 class Listings(Protocol):
     async def group_terms(self, sku_id: str) -> GroupTerms:

@@ -344,6 +344,11 @@ async def _replay_seat(context: Context, seat: Seat) -> SeatTaken:
         )
     group = await context.repository.group(seat.group_id)
     assert group is not None
+    if seat.order_id is not None:
+        return SeatTaken(group, seat, await context.orders.get_order(seat.order_id))
+    if seat.pay_by <= context.clock():
+        # No order is known and none can be placed for a hold that has ended: the backstop releases it.
+        raise FailedPrecondition(f"the seat's payment time ended at {seat.pay_by.isoformat()}", reason="HOLD_ENDED")
     return await _place_order(context, group, seat)
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -167,6 +166,13 @@ class Platform:
         group: pb.Group = await self.groupbuy.GetGroup(pb.GetGroupRequest(group_id=group_id), metadata=self.service())
         return group
 
+    async def restart_groupbuy(self) -> None:
+        """Stop the service (SIGTERM-like: drain, stop workers, close pools) and start a new one on the same
+        port, as a deploy or a crash-and-restart would."""
+        await self.server.stop()
+        self.settings = self.settings.model_copy(update={"grpc_port": self.server.port})
+        self.server = await start_groupbuy(self.settings)
+
     async def pay(self, result: pb.SeatResult) -> order_pb.Order:
         return await self.shop.pay(result.order)
 
@@ -248,10 +254,10 @@ def groupbuy_settings(
     )
 
 
-@asynccontextmanager
-async def running_groupbuy(settings: GroupbuySettings) -> AsyncIterator[RunningServer]:
-    async with running_app(build_groupbuy, settings) as server:
-        yield server
+async def start_groupbuy(settings: GroupbuySettings) -> RunningServer:
+    server = RunningServer(await build_groupbuy(settings), settings)
+    await server.start()
+    return server
 
 
 @pytest.fixture(scope="module")
@@ -292,8 +298,8 @@ async def platform(
                         "membership": membership.port,
                     }
                     settings = groupbuy_settings(common, ports, keys, groupbuy_options)
+                    groupbuy = await start_groupbuy(settings)
                     async with (
-                        running_groupbuy(settings) as groupbuy,
                         open_channel(f"127.0.0.1:{groupbuy.port}", default_timeout=30) as channel,
                         open_channel(f"127.0.0.1:{order.port}", default_timeout=30) as order_channel,
                         open_channel(f"127.0.0.1:{catalog.port}", default_timeout=30) as catalog_channel,
@@ -308,4 +314,8 @@ async def platform(
                             shop_settings,
                             mint,
                         )
-                        yield Platform(pb_grpc.GroupbuyServiceStub(channel), shop, settings, mint, groupbuy)
+                        platform = Platform(pb_grpc.GroupbuyServiceStub(channel), shop, settings, mint, groupbuy)
+                        try:
+                            yield platform
+                        finally:
+                            await platform.server.stop()

@@ -1,8 +1,9 @@
 """Who may join: segmentation's new-to-company answer and membership's IsMember, cached briefly.
 
 Both fail closed: without an answer a new-user-only or PLUS-only seat is not given (UNAVAILABLE). Once a
-person has ordered they are never new again, so "not new" is kept longer than "new"; membership
-answers are kept for a short time, as membership's API invites callers to.
+person has ordered they are never new again, so "not new" is kept longer than "new"; "member" is kept
+for a short time, as membership's API invites callers to, and "not a member" not at all (a buyer who has
+just bought PLUS must not be turned away).
 """
 
 from __future__ import annotations
@@ -78,10 +79,13 @@ class ServiceEligibility:
         return bool(reply.new_to_company)
 
     async def is_member(self, user_id: str) -> bool:
-        cached = self._members.get(user_id)
-        if cached is None:
-            cached = self._members[user_id] = await self._ask_member(user_id)
-        return cached
+        if user_id in self._members:
+            return True
+        member = await self._ask_member(user_id)
+        if member:
+            # Only "member" is remembered: a buyer who has just bought PLUS is let in at once.
+            self._members[user_id] = True
+        return member
 
     async def _ask_member(self, user_id: str) -> bool:
         try:

@@ -80,7 +80,5 @@ async def test_1000_concurrent_joins_over_100_groups_of_5_never_overfill_and_com
         FROM {SCHEMA}.groups g JOIN {SCHEMA}.seats s USING (group_id) GROUP BY g.group_id, g.seats_paid"""  # noqa: S608
     )
     assert all((row["seats_paid"], row["paid_seats"]) == (SIZE, SIZE) for row in paid_per_group)
-    completions = Counter(
-        key for key, event in await platform.published() if isinstance(event, events.GroupCompleted)
-    )
+    completions = Counter(key for key, event in await platform.published() if isinstance(event, events.GroupCompleted))
     assert completions == Counter({group_id: 1 for group_id in group_ids})

@@ -104,14 +104,17 @@ async def test_wrong_callers_are_refused_and_nothing_is_written(platform: Platfo
     before = await platform.row_counts()
     mall_service = service_token_metadata(platform.mint(line=BusinessLine.MALL, subject="x", roles=(Role.SERVICE,)))
     someone_else = platform.as_user("pu_999999")
+    open_it = pb.OpenGroupRequest(buyer=platform.buyer(buyer), sku_id=sku)
+    open_for_mall_user = pb.OpenGroupRequest(buyer=platform.buyer("mu_7"), sku_id=sku)
+    open_unlisted = pb.OpenGroupRequest(buyer=platform.buyer(buyer), sku_id="sku-unlisted")
     cases: list[tuple[Awaitable[Any], grpc.StatusCode, str]] = [
         (platform.groupbuy.GetGroup(pb.GetGroupRequest(group_id=opened.group.group_id), metadata=mall_service),
          grpc.StatusCode.PERMISSION_DENIED, "LINE_NOT_SERVED"),
-        (platform.groupbuy.OpenGroup(pb.OpenGroupRequest(buyer=platform.buyer(buyer), sku_id=sku), metadata=mall_service),
-         grpc.StatusCode.PERMISSION_DENIED, "LINE_NOT_SERVED"),
-        (platform.groupbuy.OpenGroup(pb.OpenGroupRequest(buyer=platform.buyer(buyer), sku_id=sku), metadata=someone_else),
-         grpc.StatusCode.PERMISSION_DENIED, "ROLE_REQUIRED"),
-        (platform.groupbuy.OpenGroup(pb.OpenGroupRequest(buyer=platform.buyer("mu_7"), sku_id=sku), metadata=platform.service()),
+        (platform.groupbuy.OpenGroup(open_it, metadata=mall_service), grpc.StatusCode.PERMISSION_DENIED,
+         "LINE_NOT_SERVED"),
+        (platform.groupbuy.OpenGroup(open_it, metadata=someone_else), grpc.StatusCode.PERMISSION_DENIED,
+         "ROLE_REQUIRED"),
+        (platform.groupbuy.OpenGroup(open_for_mall_user, metadata=platform.service()),
          grpc.StatusCode.PERMISSION_DENIED, "LINE_MISMATCH"),
         (platform.groupbuy.ListUserGroups(pb.ListUserGroupsRequest(user_id=buyer), metadata=someone_else),
          grpc.StatusCode.PERMISSION_DENIED, "ROLE_REQUIRED"),
@@ -119,9 +122,8 @@ async def test_wrong_callers_are_refused_and_nothing_is_written(platform: Platfo
          grpc.StatusCode.UNAUTHENTICATED, "TOKEN_MISSING"),
         (platform.groupbuy.GetGroup(pb.GetGroupRequest(group_id=str(uuid.uuid4())), metadata=platform.service()),
          grpc.StatusCode.NOT_FOUND, "GROUP_NOT_FOUND"),
-        (platform.groupbuy.OpenGroup(pb.OpenGroupRequest(buyer=platform.buyer(buyer), sku_id="sku-unlisted"),
-                                     metadata=platform.as_user(buyer)),
-         grpc.StatusCode.NOT_FOUND, "NOT_LISTED"),
+        (platform.groupbuy.OpenGroup(open_unlisted, metadata=platform.as_user(buyer)), grpc.StatusCode.NOT_FOUND,
+         "NOT_LISTED"),
     ]  # fmt: skip
     for call, code, reason in cases:
         with pytest.raises(grpc.aio.AioRpcError) as error:
@@ -166,5 +168,6 @@ async def test_listings_page_through_open_groups_fullest_first_and_a_users_group
         metadata=platform.as_user(member),
     )
     listed = [g.group_id for g in [*first.groups, *rest.groups]]
-    assert listed == [r.group.group_id for r in reversed(opened[:3])] and not rest.next_page_token
+    assert listed == [r.group.group_id for r in reversed(opened[:3])]
+    assert not rest.next_page_token
     assert all(g.seats[0].user_id == member for g in [*first.groups, *rest.groups])

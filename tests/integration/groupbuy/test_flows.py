@@ -22,7 +22,8 @@ async def test_flow_2_open_invite_auto_match_all_paid_completes_once_and_orders_
     a, b, c = [await platform.register() for _ in range(3)]
 
     opened = await platform.open(a, sku)
-    assert opened.seat.leader and opened.group.seats_taken == 1
+    assert opened.seat.leader
+    assert opened.group.seats_taken == 1
     await platform.pay(opened)
     joined = await platform.join(b, invite_code=opened.group.share_code)
     assert joined.seat.inviter_user_id == a
@@ -48,7 +49,7 @@ async def test_flow_2_open_invite_auto_match_all_paid_completes_once_and_orders_
     await eventually(orders_moved_on)
     names = await platform.event_names(group_id)
     assert names.count("GroupCompleted") == 1
-    assert names.count("SeatHeld") == 3 and names.count("SeatPaid") == 3 and "GroupFailed" not in names
+    assert (names.count("SeatHeld"), names.count("SeatPaid"), names.count("GroupFailed")) == (3, 3, 0)
     held = [e for e in await platform.events_of(group_id) if isinstance(e, events.SeatHeld)]
     assert {e.user_id: e.inviter_user_id for e in held} == {a: "", b: a, c: ""}
     (done,) = [e for e in await platform.events_of(group_id) if isinstance(e, events.GroupCompleted)]

@@ -77,7 +77,9 @@ class IdentityJob(_Job):
         self._uow, self._links, self._now = uow, links, clock
 
     async def run_once(self) -> int:
-        flagged = await lifecycle.check_identities(self._uow(), self._links, now=self._now(), limit=self.batch_size)
+        checked, flagged = await lifecycle.check_identities(
+            self._uow(), self._links, now=self._now(), limit=self.batch_size
+        )
         if flagged:
             log.warning("groups_flagged_one_person", groups=flagged)
-        return len(flagged)
+        return checked

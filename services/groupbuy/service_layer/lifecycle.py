@@ -143,25 +143,34 @@ async def release_stale_holds(uow: UnitOfWork, *, before: datetime, now: datetim
     return len(released)
 
 
-async def check_identities(uow: UnitOfWork, links: LinkedAccounts, *, now: datetime, limit: int) -> list[str]:
-    """Flags completed groups whose members are all accounts of one person (the leader's linked accounts
-    cover every other member). Returns the flagged group ids."""
+async def check_identities(
+    uow: UnitOfWork, links: LinkedAccounts, *, now: datetime, limit: int
+) -> tuple[int, list[str]]:
+    """Flags completed groups whose members are all accounts of one person (by segmentation's identity
+    links). Returns how many groups were checked, and the flagged ones."""
     flagged: list[str] = []
     async with uow:
         groups = await uow.groups.claim_unchecked_completed(limit=limit)
         members = await uow.groups.seats([g.group_id for g in groups], states=[SeatState.PAID]) if groups else []
         for group in groups:
             users = [seat.user_id for seat in members if seat.group_id == group.group_id]
-            same_person = await _one_person(links, group.leader_user_id, users)
+            same_person = await _one_person(links, users)
             await uow.groups.mark_identity_checked(group.group_id, flagged=same_person)
             if same_person:
                 flagged.append(group.group_id)
                 uow.publish(GROUP_AGGREGATE, group.group_id, announce.group_flagged(group, users, now))
-    return flagged
+    return len(groups), flagged
 
 
-async def _one_person(links: LinkedAccounts, leader: str, users: Sequence[str]) -> bool:
-    others = {user for user in users if user != leader}
-    if not others:
+async def _one_person(links: LinkedAccounts, users: Sequence[str]) -> bool:
+    """Whether the accounts are all one person's: some account (one of them, or a linked one on either
+    line, such as the mall account that shares one's phone and another's WeChat id) is linked to every one."""
+    if len(set(users)) < 2:
         return False
-    return others <= set(await links.linked_accounts(leader))
+    common: set[str] | None = None
+    for user_id in sorted(set(users)):
+        person = {user_id, *await links.linked_accounts(user_id)}
+        common = person if common is None else common & person
+        if not common:
+            return False
+    return True

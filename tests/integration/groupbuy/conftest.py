@@ -120,10 +120,14 @@ class Platform:
         )
         return sku_id
 
-    async def register(self, line: BusinessLine = PINGOU, *, phone: str | None = None) -> str:
+    async def register(
+        self, line: BusinessLine = PINGOU, *, phone: str | None = None, unionid: str | None = None
+    ) -> str:
         request = seg_pb.RegisterUserRequest(city="临沂", channel=seg_pb.CHANNEL_WECHAT_MINI_PROGRAM)
         if phone is not None:
             request.identities.append(seg_pb.ExternalIdentity(kind=seg_pb.IDENTITY_KIND_PHONE, value=phone))
+        if unionid is not None:
+            request.identities.append(seg_pb.ExternalIdentity(kind=seg_pb.IDENTITY_KIND_WECHAT_UNIONID, value=unionid))
         user = await self.shop.segmentation.RegisterUser(request, metadata=self.shop.service(line))
         return str(user.user_id)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import grpc
 import pytest
 from pingou.groupbuy.v1 import events_pb2 as events
@@ -97,3 +99,37 @@ async def test_flow_5_new_user_group_refuses_an_existing_mall_buyer_linked_by_id
     with pytest.raises(grpc.aio.AioRpcError) as refused_join:
         await platform.join(pingou_account, group_id=opened.group.group_id)
     assert reason_of(refused_join.value) == "NEW_USERS_ONLY"
+
+
+async def test_a_completed_group_of_one_persons_accounts_is_flagged_once(platform: Platform) -> None:
+    sku = await platform.listing(size=2, stock=10)
+    phone, unionid = "13700007777", "o6_bmjrPTlm6_2sgVt7hMZOPfL2M"
+    # One person: a mall account with both identities, and two pingou accounts, one with each.
+    await platform.register(BusinessLine.MALL, phone=phone, unionid=unionid)
+    leader = await platform.register(phone=phone)
+    second_account = await platform.register(unionid=unionid)
+    honest = [await platform.register(), await platform.register()]
+
+    suspicious = await platform.open(leader, sku)
+    joined = await platform.join(second_account, invite_code=suspicious.group.share_code)
+    fair = await platform.open(honest[0], sku)
+    fair_join = await platform.join(honest[1], group_id=fair.group.group_id)
+    for result in (suspicious, joined, fair, fair_join):
+        await platform.pay(result)
+
+    async def flagged() -> bool:
+        return (await platform.get_group(suspicious.group.group_id)).flagged
+
+    await eventually(flagged)
+
+    async def both_checked() -> bool:
+        rows = await platform.fetch(
+            "SELECT count(*) FROM groupbuy_pingou.groups WHERE identity_checked AND group_id = ANY($1::uuid[])",
+            [uuid.UUID(r.group.group_id) for r in (suspicious, fair)],
+        )
+        return int(rows[0][0]) == 2
+
+    await eventually(both_checked)
+    assert not (await platform.get_group(fair.group.group_id)).flagged
+    flags = [e for e in await platform.events_of(suspicious.group.group_id) if isinstance(e, events.GroupFlagged)]
+    assert [sorted(e.user_ids) for e in flags] == [sorted([leader, second_account])]

@@ -130,3 +130,49 @@ async def test_each_rule_refuses_with_its_own_reason_and_writes_nothing(platform
         grpc.StatusCode.NOT_FOUND,
         "INVITE_CODE_NOT_FOUND",
     )
+
+
+async def test_an_order_refused_for_stock_gives_the_seat_back_with_the_order_services_reason(
+    platform: Platform,
+) -> None:
+    sku = await platform.listing(size=3, stock=1)
+    leader, member, late_leader = [await platform.register() for _ in range(3)]
+    opened = await platform.open(leader, sku)  # takes the only unit
+    with pytest.raises(grpc.aio.AioRpcError) as joining:
+        await platform.join(member, group_id=opened.group.group_id)
+    assert joining.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert reason_of(joining.value) == "OUT_OF_STOCK"
+    assert (await platform.get_group(opened.group.group_id)).seats_taken == 1  # the seat went back
+
+    with pytest.raises(grpc.aio.AioRpcError) as opening:
+        await platform.open(late_leader, sku)
+    assert reason_of(opening.value) == "OUT_OF_STOCK"
+    rows = await platform.fetch(
+        f"""SELECT g.group_id, g.state, g.failure_reason, s.state AS seat FROM {SCHEMA}.groups g
+        JOIN {SCHEMA}.seats s USING (group_id) WHERE g.leader_user_id = $1""",  # noqa: S608
+        late_leader,
+    )
+    assert [(r["state"], r["failure_reason"], r["seat"]) for r in rows] == [
+        ("failed", "leader_order_refused", "released")
+    ]
+    names = await platform.event_names(str(rows[0]["group_id"]))
+    assert names == ["GroupOpened", "SeatHeld", "SeatReleased", "GroupFailed"]
+
+
+async def test_a_retried_call_with_the_same_key_returns_the_first_seat_and_order(platform: Platform) -> None:
+    sku = await platform.listing(size=3, stock=10)
+    leader, member = await platform.register(), await platform.register()
+    first = await platform.open(leader, sku, key="open-1")
+    again = await platform.open(leader, sku, key="open-1")
+    assert (again.group.group_id, again.seat.seat_id, again.order.order_id) == (
+        first.group.group_id,
+        first.seat.seat_id,
+        first.order.order_id,
+    )
+    joined = await platform.join(member, group_id=first.group.group_id, key="join-1")
+    rejoined = await platform.join(member, group_id=first.group.group_id, key="join-1")
+    assert (rejoined.seat.seat_id, rejoined.order.order_id) == (joined.seat.seat_id, joined.order.order_id)
+    assert (await platform.get_group(first.group.group_id)).seats_taken == 2
+    with pytest.raises(grpc.aio.AioRpcError) as twice:
+        await platform.join(member, group_id=first.group.group_id, key="join-2")
+    assert reason_of(twice.value) == "ALREADY_IN_GROUP"

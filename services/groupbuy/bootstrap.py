@@ -52,6 +52,8 @@ class GroupbuySettings(ServiceSettings):
     daily_open_cap: int = Field(default=20, ge=1, le=10_000)
     listing_cache_seconds: float = Field(default=5.0, ge=0, le=600)
     jobs_poll_seconds: float = Field(default=1.0, gt=0, le=3600)
+    # PlaceGroupOrder reserves stock through catalog: give it more than a read.
+    order_deadline_seconds: float = Field(default=3.0, gt=0, le=60)
 
     @field_validator("served_lines")
     @classmethod
@@ -81,7 +83,7 @@ async def build_app(settings: GroupbuySettings) -> GrpcApp:
     credentials = ServiceCredentials.from_file(settings.service_signing_key_file, service=NAME)
     channels = [
         catalog := open_catalog_channel(settings.catalog_address),
-        orders := open_order_channel(settings.order_address),
+        orders := open_order_channel(settings.order_address, deadline_seconds=settings.order_deadline_seconds),
         segmentation := open_segmentation_channel(settings.segmentation_address),
         membership := open_membership_channel(settings.membership_address),
     ]

@@ -30,8 +30,8 @@ PASSED_ON = {
 }
 
 
-def open_order_channel(address: str) -> grpc.aio.Channel:
-    return open_channel(address, idempotent_methods=[PLACE_GROUP_ORDER, GET_ORDER], default_timeout=DEADLINE_SECONDS)
+def open_order_channel(address: str, *, deadline_seconds: float = DEADLINE_SECONDS) -> grpc.aio.Channel:
+    return open_channel(address, idempotent_methods=[PLACE_GROUP_ORDER, GET_ORDER], default_timeout=deadline_seconds)
 
 
 class OrderRefused(DomainError):

@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import random
 from collections import Counter
+from collections.abc import Awaitable
+from typing import TypeVar
 
 import grpc
 import pytest
@@ -19,15 +21,22 @@ from tests.support.waiting import eventually
 pytestmark = pytest.mark.infra
 
 GROUPS, SIZE, JOINS, BUYERS, CALLERS = 100, 5, 1_000, 600, 64
+T = TypeVar("T")
 
 
 async def test_1000_concurrent_joins_over_100_groups_of_5_never_overfill_and_complete_with_5_paid(
     platform: Platform,
 ) -> None:
     sku = await platform.listing(size=SIZE, stock=GROUPS * SIZE + 100)
-    leaders = await asyncio.gather(*(platform.register() for _ in range(GROUPS)))
-    buyers = await asyncio.gather(*(platform.register() for _ in range(BUYERS)))
-    opened = await asyncio.gather(*(platform.open(leader, sku) for leader in leaders))
+    gate = asyncio.Semaphore(CALLERS)
+
+    async def limited(call: Awaitable[T]) -> T:
+        async with gate:
+            return await call
+
+    leaders = await asyncio.gather(*(limited(platform.register()) for _ in range(GROUPS)))
+    buyers = await asyncio.gather(*(limited(platform.register()) for _ in range(BUYERS)))
+    opened = await asyncio.gather(*(limited(platform.open(leader, sku)) for leader in leaders))
     group_ids = [result.group.group_id for result in opened]
 
     random.seed(6)
@@ -35,7 +44,6 @@ async def test_1000_concurrent_joins_over_100_groups_of_5_never_overfill_and_com
     attempts = [(buyer, random.choice(group_ids)) for buyer in buyers]
     attempts += [(random.choice(buyers), random.choice(group_ids)) for _ in range(JOINS - len(attempts))]
     random.shuffle(attempts)
-    gate = asyncio.Semaphore(CALLERS)
     refusals: Counter[tuple[grpc.StatusCode, str | None]] = Counter()
 
     async def join(user_id: str, group_id: str) -> pb.SeatResult | None:
@@ -67,11 +75,7 @@ async def test_1000_concurrent_joins_over_100_groups_of_5_never_overfill_and_com
     assert (over, twice, mismatched) == (0, 0, 0)
     assert len(joined) == GROUPS * (SIZE - 1)  # plenty of attempts: every seat was taken, none twice
 
-    async def pay(result: pb.SeatResult) -> None:
-        async with gate:
-            await platform.pay(result)
-
-    await asyncio.gather(*(pay(result) for result in [*opened, *joined]))
+    await asyncio.gather(*(limited(platform.pay(result)) for result in [*opened, *joined]))
 
     async def all_completed() -> bool:
         done = await platform.count(f"SELECT count(*) FROM {SCHEMA}.groups WHERE state = 'completed'")  # noqa: S608

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Annotated, Literal, TypeVar
 
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import AfterValidator, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
@@ -26,9 +27,11 @@ def _holds_a_private_key(value: Path) -> Path:
     if not value.is_file():
         raise ValueError(f"no such file: {value}")
     try:
-        serialization.load_pem_private_key(value.read_bytes(), password=None)
+        key = serialization.load_pem_private_key(value.read_bytes(), password=None)
     except (ValueError, TypeError):
-        raise ValueError(f"{value} is not an unencrypted PEM private key") from None
+        key = None
+    if not isinstance(key, Ed25519PrivateKey):  # service tokens are EdDSA, like every token here
+        raise ValueError(f"{value} is not a PEM private key (Ed25519, unencrypted)")
     return value
 
 

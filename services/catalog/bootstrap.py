@@ -4,6 +4,7 @@ events that settles reservations, the servicer."""
 from __future__ import annotations
 
 import asyncio
+from functools import partial
 from pathlib import Path
 
 import asyncpg
@@ -16,6 +17,7 @@ from libs.events import MIGRATIONS as EVENT_MIGRATIONS
 from libs.events import IdempotentConsumer, ensure_topics, line_relays, topic_name
 from libs.grpckit import GrpcApp
 from libs.grpckit.server import Worker
+from libs.jobs import run_batches
 from libs.logs import get_logger
 from libs.settings import ServiceSettings
 from services.catalog.adapters.repository import SHARED
@@ -26,6 +28,7 @@ from services.catalog.service_layer.unit_of_work import INVENTORY_AGGREGATE, LIS
 
 NAME = "catalog"
 HERE = Path(__file__).resolve().parent
+EXPIRY_BATCH = 100
 ORDER_AGGREGATE = "order"  # the order service's events, `<line>.order.v1`
 log = get_logger(__name__)
 
@@ -44,13 +47,11 @@ def migrate_all(settings: CatalogSettings) -> None:
         )
 
 
-async def expire_reservations(pool: asyncpg.Pool, line: BusinessLine, *, prefix: str, poll: float) -> None:
-    """The durable expiry job: any replica may run it; SKIP LOCKED keeps them off each other's rows."""
-    while True:
-        async with UnitOfWork(pool, line, topic_prefix=prefix) as uow:
-            released = await inventory.release_expired(uow)
-        if released == 0:
-            await asyncio.sleep(poll)
+async def expire_reservations(pool: asyncpg.Pool, line: BusinessLine, *, prefix: str) -> int:
+    """One batch of the durable expiry job: any replica may run it; SKIP LOCKED keeps them off each
+    other's rows."""
+    async with UnitOfWork(pool, line, topic_prefix=prefix) as uow:
+        return await inventory.release_expired(uow, batch=EXPIRY_BATCH)
 
 
 async def build_app(settings: CatalogSettings) -> GrpcApp:
@@ -71,11 +72,9 @@ async def build_app(settings: CatalogSettings) -> GrpcApp:
     )
     workers: list[Worker] = [relay.run for relay in relays]
     for line in lines:
-
-        async def expiry(line: BusinessLine = line) -> None:
-            await expire_reservations(pools[line], line, prefix=prefix, poll=settings.reservation_expiry_poll_seconds)
-
-        workers.append(expiry)
+        expire = partial(expire_reservations, pools[line], line, prefix=prefix)
+        poll = settings.reservation_expiry_poll_seconds
+        workers.append(partial(run_batches, expire, batch_size=EXPIRY_BATCH, poll_seconds=poll))
         consumer = IdempotentConsumer(
             name=f"{prefix}{NAME}-reservations-{line}",
             pool=pools[line],

@@ -8,10 +8,10 @@ loses nothing: an unfinished batch rolls back and is claimed again.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+from libs.jobs import run_batches
 from libs.logs import get_logger
 from services.membership.service_layer import memberships
 from services.membership.service_layer.unit_of_work import UnitOfWork
@@ -35,9 +35,11 @@ class ExpiryJob:
 
     async def run(self) -> None:
         """Expire until cancelled: batch after batch while work is waiting, then one poll's pause."""
-        while True:
-            if len(await self.run_once()) < self._batch:
-                await asyncio.sleep(self._poll)
+
+        async def batch() -> int:
+            return len(await self.run_once())
+
+        await run_batches(batch, batch_size=self._batch, poll_seconds=self._poll)
 
     async def run_once(self) -> list[str]:
         """One batch; the members whose membership it expired."""

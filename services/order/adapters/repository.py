@@ -66,8 +66,8 @@ class OrderRepository:
     async def add_order(self, order: Order) -> None:
         await self._db.execute(
             """INSERT INTO orders (order_id, user_id, kind, state, total_minor, currency, channel, shipping_city,
-                pay_by, group_id, group_leader, group_expires_at, created_at, updated_at)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13)""",
+                pay_by, group_id, group_leader, group_expires_at, paid_at, created_at, updated_at)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14)""",
             order.order_id,
             order.user_id,
             order.kind.value,
@@ -80,6 +80,7 @@ class OrderRepository:
             order.group_id,
             order.group_leader,
             order.group_expires_at,
+            order.paid_at,
             order.created_at,
         )
         await self._db.executemany(

@@ -21,7 +21,7 @@ from pingou.order.v1 import order_pb2 as pb
 from libs.convert import timestamp
 from libs.core import AlreadyExists, BusinessLine
 from libs.logs import get_logger
-from services.order.adapters.protos import order_to_proto
+from services.order.adapters.protos import REFUND_REASON_TO_PROTO, order_to_proto
 from services.order.domain.model import (
     AFTER_SALE_STATES,
     CURRENCY,
@@ -35,6 +35,7 @@ from services.order.domain.model import (
     OrderState,
     RefundReason,
     check_transition,
+    new_refund_id,
     order_id_for,
     price_mall_items,
 )
@@ -275,9 +276,14 @@ async def start_refund(
 ) -> Order:
     """Moves a paid order to REFUNDING and asks for its money back; an order that cost nothing is refunded
     at once."""
+    refund_id = new_refund_id(uow.line) if order.payment_reference else ""
+    order = await move(uow, order, OrderState.REFUNDING)
+    uow.publish(
+        ORDER_AGGREGATE,
+        order.order_id,
+        events.OrderRefunding(order_id=order.order_id, refund_id=refund_id, reason=REFUND_REASON_TO_PROTO[reason]),
+    )
     if order.payment_reference is None:  # a free order (团长免单): no money moved
-        order = await move(uow, order, OrderState.REFUNDING)
-        uow.publish(ORDER_AGGREGATE, order.order_id, events.OrderRefunding(order_id=order.order_id))
         order = await move(uow, order, OrderState.REFUNDED)
         uow.publish(
             ORDER_AGGREGATE,
@@ -293,12 +299,7 @@ async def start_refund(
         amount_minor=order.total_minor,
         policy=policy,
         now=now,
-    )
-    order = await move(uow, order, OrderState.REFUNDING)
-    uow.publish(
-        ORDER_AGGREGATE,
-        order.order_id,
-        events.OrderRefunding(order_id=order.order_id, refund_id=refund.refund_id if refund else ""),
+        refund_id=refund_id,
     )
     return replace(order, refunds=(*order.refunds, *([refund] if refund else [])))
 

@@ -62,7 +62,7 @@ async def confirm_payment(
         order = await uow.orders.order(payment.order_id, for_update=True)
         if order is None:
             raise NotFound(f"no order {payment.order_id}", reason="ORDER_NOT_FOUND")
-        outcome = _outcome(order, payment)
+        outcome = payment_outcome(order, payment)
         claimed = await uow.orders.claim_payment(
             payment.payment_reference,
             order_id=order.order_id,
@@ -93,7 +93,7 @@ async def confirm_payment(
     return pb.Order.FromString(answer)
 
 
-def _outcome(order: Order, payment: PaymentConfirmation) -> str:
+def payment_outcome(order: Order, payment: PaymentConfirmation) -> str:
     if payment.intent_id != order.intent_id:
         return "intent_mismatch"
     if payment.currency != order.currency:
@@ -161,11 +161,12 @@ async def request_refund_of(
     amount_minor: int,
     policy: OrderPolicy,
     now: datetime,
+    refund_id: str | None = None,
 ) -> Refund | None:
     """Records the refund of one payment and asks the provider for it. None when that payment already has
     a refund: a payment is refunded at most once, however often its refund is triggered."""
     refund = Refund(
-        refund_id=new_refund_id(uow.line),
+        refund_id=refund_id or new_refund_id(uow.line),
         order_id=order.order_id,
         reason=reason,
         state=RefundState.REQUESTED,

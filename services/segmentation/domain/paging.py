@@ -1,14 +1,12 @@
-"""Page tokens for member listings: opaque to clients, bound to one segment version, so every page of
-one listing is evaluated against the same rule even if the segment is redefined meanwhile."""
+"""Page tokens for member listings, bound to one segment version, so every page of one listing is
+evaluated against the same rule even if the segment is redefined meanwhile (encoded by libs.core.paging)."""
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from dataclasses import dataclass
 
 from libs.core import FieldViolation, InvalidArgument
+from libs.core.paging import decode_page_token, encode_page_token
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,27 +16,16 @@ class PageToken:
     after_number: int
 
     def encode(self) -> str:
-        raw = json.dumps([self.segment_id, self.version, self.after_number], separators=(",", ":"))
-        return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+        return encode_page_token([self.version, self.after_number], scope=f"segment:{self.segment_id}")
 
     @classmethod
     def decode(cls, token: str, *, segment_id: str) -> PageToken:
-        try:
-            padded = token + "=" * (-len(token) % 4)
-            value = json.loads(base64.urlsafe_b64decode(padded.encode()))
-            decoded_segment, version, after = value
-            if not (isinstance(version, int) and isinstance(after, int) and version > 0 and after >= 0):
-                raise ValueError("out of range")
-        except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
-            raise _bad_token("is not a page token of this listing") from None
-        if decoded_segment != segment_id:
-            raise _bad_token("belongs to another segment's listing")
+        version, after = decode_page_token(token, scope=f"segment:{segment_id}", shape=(int, int))
+        if not (isinstance(version, int) and isinstance(after, int) and version > 0 and after >= 0):
+            description = "is not a page token"
+            raise InvalidArgument(
+                f"page_token {description}",
+                reason="INVALID_PAGE_TOKEN",
+                violations=[FieldViolation("page_token", description)],
+            )
         return cls(segment_id, version, after)
-
-
-def _bad_token(description: str) -> InvalidArgument:
-    return InvalidArgument(
-        f"page_token {description}",
-        reason="INVALID_PAGE_TOKEN",
-        violations=[FieldViolation("page_token", description)],
-    )

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
+import grpc
 import pytest
 from google.protobuf.message import Message
 from pingou.catalog.v1 import catalog_pb2 as catalog_pb
@@ -30,6 +31,7 @@ from libs.core import BusinessLine, user_line
 from libs.database import schema_name
 from libs.events import topic_name
 from libs.grpckit import open_channel, service_token_metadata
+from libs.grpckit.errors import reason_of
 from services.catalog.bootstrap import CatalogSettings
 from services.catalog.bootstrap import build_app as build_catalog
 from services.catalog.demo import seed_if_empty
@@ -64,6 +66,10 @@ ORDER_EVENTS: dict[str, type[Message]] = {
     )
 }
 ORDER_TABLES = ("orders", "order_items", "payment_confirmations", "refunds", "idempotency_keys", "outbox")
+
+
+def status_of(error: grpc.aio.AioRpcError) -> tuple[grpc.StatusCode, str | None]:
+    return error.code(), reason_of(error)
 
 
 @dataclass
@@ -162,9 +168,8 @@ class Shop:
             shipping_city=options.pop("city", "临沂"),
             channel=options.pop("channel", pb.CHANNEL_MALL_APP),
         )
-        order: pb.Order = await self.orders.PlaceMallOrder(
-            request, metadata=options.pop("metadata", self.as_user(user_id))
-        )
+        stub = options.pop("stub", self.orders)
+        order: pb.Order = await stub.PlaceMallOrder(request, metadata=options.pop("metadata", self.as_user(user_id)))
         return order
 
     async def place_group(

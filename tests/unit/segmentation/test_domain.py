@@ -91,7 +91,7 @@ def test_page_tokens_round_trip_and_refuse_tampering() -> None:
     for forged in ("", "!!!", "WzEsMiwzXQ", token.encode()[:-2]):
         with pytest.raises(InvalidArgument):
             PageToken.decode(forged, segment_id="tier-3-6")
-    with pytest.raises(InvalidArgument, match="another segment"):
+    with pytest.raises(InvalidArgument, match="another listing"):
         PageToken.decode(token.encode(), segment_id="plus")
 
 

@@ -139,7 +139,7 @@ WHERE u.user_id = c.user_id AND u.sku_id = c.sku_id
 
 _FAIL_DUE = f"""
 WITH due AS (
-    SELECT group_id FROM groups WHERE state = 'open' AND expires_at <= $1
+    SELECT group_id FROM groups WHERE state = 'open' AND expires_at <= $3
     ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED
 )
 UPDATE groups g SET state = 'failed', closed_at = $1, failure_reason = '{FailureReason.WINDOW_ENDED.value}'
@@ -244,8 +244,9 @@ class GroupRepository:
         row = await self._db.fetchrow(_PAY_SEAT, seat_id, paid_at, order_id, now)
         return None if row is None else group_from_row(row)
 
-    async def fail_due(self, *, now: datetime, limit: int) -> list[Group]:
-        rows = await self._db.fetch(_FAIL_DUE, now, limit)
+    async def fail_due(self, *, ended_by: datetime, now: datetime, limit: int) -> list[Group]:
+        """Fails up to `limit` open groups whose window ended by `ended_by`."""
+        rows = await self._db.fetch(_FAIL_DUE, now, limit, ended_by)
         return [group_from_row(row) for row in rows]
 
     async def fail_group(self, group_id: str, *, reason: FailureReason, now: datetime) -> Group | None:

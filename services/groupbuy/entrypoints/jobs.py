@@ -38,13 +38,13 @@ class _Job:
 class WindowJob(_Job):
     """Fails the open groups whose window ended (GroupFailed: the order service refunds and cancels)."""
 
-    def __init__(self, uow: Callable[[], UnitOfWork], *, poll_seconds: float, batch_size: int = 200,
-                 clock: Clock = lambda: datetime.now(UTC)):  # fmt: skip
+    def __init__(self, uow: Callable[[], UnitOfWork], *, poll_seconds: float, grace: timedelta = timedelta(0),
+                 batch_size: int = 200, clock: Clock = lambda: datetime.now(UTC)):  # fmt: skip
         super().__init__(poll_seconds=poll_seconds, batch_size=batch_size)
-        self._uow, self._now = uow, clock
+        self._uow, self._grace, self._now = uow, grace, clock
 
     async def run_once(self) -> int:
-        failed = await lifecycle.fail_due_groups(self._uow(), now=self._now(), limit=self.batch_size)
+        failed = await lifecycle.fail_due_groups(self._uow(), now=self._now(), grace=self._grace, limit=self.batch_size)
         if failed:
             log.info("groups_failed", count=len(failed))
         return len(failed)

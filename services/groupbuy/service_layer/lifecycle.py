@@ -9,7 +9,7 @@ completes or fails exactly once, whatever runs at the same time (consumers, seve
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 from google.protobuf.message import Message
@@ -110,10 +110,12 @@ async def release_order_seat(uow: UnitOfWork, *, order_id: str, group_id: str, u
 # --- durable jobs (claimed with SKIP LOCKED: any number of replicas share them)
 
 
-async def fail_due_groups(uow: UnitOfWork, *, now: datetime, limit: int) -> list[Group]:
-    """Fails up to `limit` open groups whose window has ended, announcing each in the same transaction."""
+async def fail_due_groups(uow: UnitOfWork, *, now: datetime, grace: timedelta, limit: int) -> list[Group]:
+    """Fails up to `limit` open groups whose window ended more than `grace` ago, announcing each in the same
+    transaction. The grace lets a payment made inside the window, whose event is still on its way, complete
+    the group instead of being refunded."""
     async with uow:
-        failed = await uow.groups.fail_due(now=now, limit=limit)
+        failed = await uow.groups.fail_due(ended_by=now - grace, now=now, limit=limit)
         if failed:
             ids = [group.group_id for group in failed]
             await uow.groups.uncount_closed(ids)

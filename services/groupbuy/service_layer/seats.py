@@ -66,8 +66,10 @@ class Context:
     hold: timedelta  # the payment time limit of a seat
     daily_open_cap: int
     clock: Callable[[], datetime]
-    # A group's terms, window and share code never change: joins read them from here, not the database.
+    # A group's terms, window and share code never change, nor whose an invite code is: joins read them
+    # from here, not the database.
     _groups: OrderedDict[str, Group] = field(default_factory=OrderedDict)
+    _invites: OrderedDict[str, tuple[str, str]] = field(default_factory=OrderedDict)
 
     @property
     def repository(self) -> GroupRepository:
@@ -85,6 +87,18 @@ class Context:
             if cached is None:
                 raise NotFound(f"no group {group_id}", reason="GROUP_NOT_FOUND")
             self._remember(cached)
+        return cached
+
+    async def invite(self, invite_code: str) -> tuple[str, str]:
+        """(group id, inviter) of an invite code."""
+        cached = self._invites.get(invite_code)
+        if cached is None:
+            owner = await self.repository.seat_by_invite(invite_code)
+            if owner is None:
+                raise NotFound("no group has this invite code", reason="INVITE_CODE_NOT_FOUND")
+            cached = self._invites[invite_code] = (owner.group_id, owner.user_id)
+            if len(self._invites) > GROUP_CACHE_SIZE:
+                self._invites.popitem(last=False)
         return cached
 
     def _remember(self, group: Group) -> None:
@@ -187,10 +201,7 @@ async def join_group(
 ) -> SeatTaken:
     inviter: str | None = None
     if invite_code is not None:
-        owner = await context.repository.seat_by_invite(invite_code)
-        if owner is None:
-            raise NotFound("no group has this invite code", reason="INVITE_CODE_NOT_FOUND")
-        group_id, inviter = owner.group_id, owner.user_id
+        group_id, inviter = await context.invite(invite_code)
     assert group_id is not None
     group = await context.group_terms(group_id)
     if inviter is None and not group.strangers_can_join:

@@ -253,6 +253,7 @@ def groupbuy_settings(
             "service_signing_key_file": keys.private,
             "jobs_poll_seconds": 0.1,
             "listing_cache_seconds": 0.0,
+            "window_grace_seconds": 0.0,
             "order_deadline_seconds": 15.0,  # two engineers' suites share two cores
             **options,
         }

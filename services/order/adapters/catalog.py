@@ -59,9 +59,17 @@ class Catalog:
             hold_seconds=int(hold.total_seconds()),
         )
         try:
-            await self._stub.ReserveStock(request, metadata=self._credentials.metadata(line))
+            reservation = await self._stub.ReserveStock(request, metadata=self._credentials.metadata(line))
         except grpc.aio.AioRpcError as error:
             raise _translated(error) from None
+        if reservation.state != catalog_pb.RESERVATION_STATE_RESERVED:
+            # A retry of a placement whose first attempt reserved, died before the order was written,
+            # and whose hold has since run out: that stock is back on sale.
+            raise FailedPrecondition(
+                "the stock held for this order ran out before the order was placed; order again with a new "
+                "idempotency key",
+                reason="RESERVATION_EXPIRED",
+            )
 
 
 def _translated(error: grpc.aio.AioRpcError) -> Exception:

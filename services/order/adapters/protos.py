@@ -74,6 +74,7 @@ def order_to_proto(order: Order) -> pb.Order:
         channel=CHANNEL_TO_PROTO[order.channel],
         shipping_city=order.shipping_city,
         group_id=order.group_id or "",
+        seat_id=order.seat_id or "",
         group_leader=order.group_leader,
         payment=pb.PaymentIntent(
             intent_id=order.intent_id,

@@ -24,7 +24,7 @@ from services.order.domain.model import (
 )
 
 _ORDER_COLUMNS = """order_id, user_id, kind, state, total_minor, currency, channel, shipping_city, pay_by,
-    group_id, group_leader, group_expires_at, payment_reference, paid_at, cancel_reason, tracking_number,
+    group_id, seat_id, group_leader, group_expires_at, payment_reference, paid_at, cancel_reason, tracking_number,
     created_at, updated_at"""
 _REFUND_COLUMNS = """refund_id, order_id, reason, state, amount_minor, currency, payment_reference, attempts,
     requested_at, updated_at, provider_reference, last_error"""
@@ -66,8 +66,8 @@ class OrderRepository:
     async def add_order(self, order: Order) -> None:
         await self._db.execute(
             """INSERT INTO orders (order_id, user_id, kind, state, total_minor, currency, channel, shipping_city,
-                pay_by, group_id, group_leader, group_expires_at, paid_at, created_at, updated_at)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14)""",
+                pay_by, group_id, seat_id, group_leader, group_expires_at, paid_at, created_at, updated_at)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15)""",
             order.order_id,
             order.user_id,
             order.kind.value,
@@ -78,6 +78,7 @@ class OrderRepository:
             order.shipping_city,
             order.pay_by,
             order.group_id,
+            order.seat_id,
             order.group_leader,
             order.group_expires_at,
             order.paid_at,
@@ -308,6 +309,7 @@ def _order(row: asyncpg.Record, items: Sequence[OrderItem], refunds: Sequence[Re
         created_at=row["created_at"],
         updated_at=row["updated_at"],
         group_id=row["group_id"],
+        seat_id=row["seat_id"],
         group_leader=row["group_leader"],
         group_expires_at=row["group_expires_at"],
         payment_reference=row["payment_reference"],

@@ -201,6 +201,7 @@ class Order:
     created_at: datetime
     updated_at: datetime
     group_id: str | None = None
+    seat_id: str | None = None
     group_leader: bool = False
     group_expires_at: datetime | None = None
     payment_reference: str | None = None

@@ -26,7 +26,7 @@ from services.order.adapters.protos import (
 )
 from services.order.domain.model import CURRENCY, CancelReason, Order, line_of
 from services.order.service_layer import orders, refunds, transitions
-from services.order.service_layer.orders import Catalog, Membership, PlaceGroupOrder, PlaceMallOrder, digest_of
+from services.order.service_layer.orders import MemberCheck, PlaceGroupOrder, PlaceMallOrder, StockAndPrices, digest_of
 from services.order.service_layer.policy import OrderPolicy
 from services.order.service_layer.refunds import PaymentConfirmation, RefundResult
 from services.order.service_layer.unit_of_work import UnitOfWork
@@ -110,6 +110,8 @@ def validate_place_group_order(request: pb.PlaceGroupOrderRequest) -> None:
     _user_of_line(problems, request.user_id, BusinessLine.PINGOU)
     _key(problems, "sku_id", request.sku_id)
     _key(problems, "group_id", request.group_id)
+    if request.seat_id:
+        _key(problems, "seat_id", request.seat_id)
     problems.number("unit_price_minor", request.unit_price_minor, minimum=0, maximum=MAX_AMOUNT_MINOR)
     _city(problems, request.shipping_city)
     problems.enum("channel", request.channel, allowed=CHANNEL_FROM_PROTO)
@@ -235,8 +237,8 @@ class OrderServicer(pb_grpc.OrderServiceServicer):
         self,
         *,
         pools: Mapping[BusinessLine, asyncpg.Pool],
-        catalog: Catalog,
-        membership: Membership,
+        catalog: StockAndPrices,
+        membership: MemberCheck,
         topic_prefix: str,
         policy: OrderPolicy,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
@@ -301,6 +303,7 @@ class OrderServicer(pb_grpc.OrderServiceServicer):
             user_id=request.user_id,
             sku_id=request.sku_id,
             group_id=request.group_id,
+            seat_id=request.seat_id or request.idempotency_key,
             group_leader=request.group_leader,
             unit_price_minor=request.unit_price_minor,
             shipping_city=request.shipping_city.strip(),

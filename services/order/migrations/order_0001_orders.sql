@@ -14,6 +14,7 @@ CREATE TABLE orders (
     shipping_city     text        NOT NULL,
     pay_by            timestamptz NOT NULL,   -- unpaid by then: cancelled by the payment-timeout job
     group_id          text,
+    seat_id           text,                   -- group orders: groupbuy's seat this order pays for
     group_leader      boolean     NOT NULL DEFAULT false,
     group_expires_at  timestamptz,
     payment_reference text        UNIQUE,     -- the accepted payment
@@ -22,7 +23,7 @@ CREATE TABLE orders (
     tracking_number   text,
     created_at        timestamptz NOT NULL DEFAULT now(),
     updated_at        timestamptz NOT NULL DEFAULT now(),
-    CHECK ((kind = 'group') = (group_id IS NOT NULL)),
+    CHECK ((kind = 'group') = (group_id IS NOT NULL AND seat_id IS NOT NULL)),
     CHECK ((state = 'cancelled') = (cancel_reason IS NOT NULL)),
     -- Every state past payment has a payment (a free leader's order has none to show but paid_at).
     CHECK (state IN ('pending_payment', 'cancelled') OR paid_at IS NOT NULL),

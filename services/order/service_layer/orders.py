@@ -20,7 +20,6 @@ from pingou.order.v1 import order_pb2 as pb
 
 from libs.convert import timestamp
 from libs.core import AlreadyExists, BusinessLine
-from libs.logs import get_logger
 from services.order.adapters.protos import REFUND_REASON_TO_PROTO, order_to_proto
 from services.order.domain.model import (
     AFTER_SALE_STATES,
@@ -50,12 +49,10 @@ from services.order.service_layer.transitions import (
 )
 from services.order.service_layer.unit_of_work import ORDER_AGGREGATE, UnitOfWork
 
-log = get_logger(__name__)
-
 MakeUnitOfWork = Callable[[], UnitOfWork]
 
 
-class Catalog(Protocol):
+class StockAndPrices(Protocol):
     """What placing an order needs from catalog (the gRPC adapter, or a fake in unit tests)."""
 
     async def mall_prices(self, sku_ids: Sequence[str]) -> dict[str, MallPrice]: ...
@@ -65,7 +62,7 @@ class Catalog(Protocol):
     ) -> None: ...
 
 
-class Membership(Protocol):
+class MemberCheck(Protocol):
     async def is_member(self, user_id: str) -> bool: ...
 
 
@@ -84,6 +81,7 @@ class PlaceGroupOrder:
     user_id: str
     sku_id: str
     group_id: str
+    seat_id: str
     group_leader: bool
     unit_price_minor: int
     shipping_city: str
@@ -136,8 +134,8 @@ async def keyed(
 
 async def place_mall_order(
     make_uow: MakeUnitOfWork,
-    catalog: Catalog,
-    membership: Membership,
+    catalog: StockAndPrices,
+    membership: MemberCheck,
     command: PlaceMallOrder,
     *,
     digest: bytes,
@@ -185,7 +183,7 @@ async def place_mall_order(
 
 async def place_group_order(
     make_uow: MakeUnitOfWork,
-    catalog: Catalog,
+    catalog: StockAndPrices,
     command: PlaceGroupOrder,
     *,
     digest: bytes,
@@ -212,6 +210,7 @@ async def place_group_order(
         created_at=now,
         updated_at=now,
         group_id=command.group_id,
+        seat_id=command.seat_id,
         group_leader=command.group_leader,
         group_expires_at=command.group_expires_at,
         paid_at=now if free else None,

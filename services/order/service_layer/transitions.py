@@ -4,7 +4,7 @@ use cases of orders and of payments."""
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import NoReturn
 
 from pingou.order.v1 import events_pb2 as events
@@ -63,7 +63,7 @@ async def move(uow: UnitOfWork, order: Order, to: OrderState, **changes: object)
     check_transition(order.state, to, order_id=order.order_id)
     moved = await uow.orders.move(order.order_id, expected=[order.state], to=to, **changes)
     assert moved, "the order row is locked by this transaction"
-    return replace(order, state=to, **changes)  # type: ignore[arg-type]
+    return replace(order, state=to, updated_at=datetime.now(UTC), **changes)  # type: ignore[arg-type]
 
 
 def publish_cancelled(uow: UnitOfWork, order: Order, *, now: datetime) -> None:

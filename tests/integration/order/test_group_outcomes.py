@@ -42,6 +42,7 @@ async def test_a_group_order_is_placed_at_the_group_price_and_waits_for_its_grou
         group_expires_at=timestamp(ends),
     )
 
+    assert order.seat_id.startswith("seat-")
     assert (order.kind, order.state, order.total_minor, order.group_id) == (
         pb.ORDER_KIND_GROUP,
         pb.ORDER_STATE_PENDING_PAYMENT,

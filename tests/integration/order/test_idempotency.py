@@ -8,8 +8,11 @@ import uuid
 
 import grpc
 import pytest
+from pingou.catalog.v1 import catalog_pb2 as catalog_pb
 
+from libs.convert import LINE_TO_PROTO
 from libs.core import BusinessLine
+from services.order.domain.model import order_id_for
 from tests.integration.order.conftest import Shop, status_of
 
 MALL, PINGOU = BusinessLine.MALL, BusinessLine.PINGOU
@@ -75,3 +78,29 @@ async def test_a_group_order_placed_twice_for_one_seat_is_one_order(shop: Shop) 
 
     assert first == second
     assert await shop.stock(PINGOU, sku) == (4, 1)
+
+
+async def test_a_retry_whose_first_reservation_ran_out_is_refused_not_placed_without_stock(shop: Shop) -> None:
+    sku = await shop.new_sku(MALL, stock=5)
+    buyer = await shop.register(MALL)
+    key = "died-after-reserving"
+    # The first attempt reserved and died before writing the order; then its hold ran out.
+    order_id = order_id_for(MALL, buyer, key)
+    line = LINE_TO_PROTO[MALL]
+    await shop.catalog.ReserveStock(
+        catalog_pb.ReserveStockRequest(
+            line=line, order_id=order_id, items=[catalog_pb.ReservationItem(sku_id=sku, quantity=1)]
+        ),
+        metadata=shop.service(MALL),
+    )
+    await shop.catalog.ReleaseReservation(
+        catalog_pb.ReservationRequest(line=line, order_id=order_id), metadata=shop.service(MALL)
+    )
+    before = await shop.row_counts()
+
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await shop.place_mall(buyer, [(sku, 1)], key=key)
+
+    assert status_of(refused.value) == (grpc.StatusCode.FAILED_PRECONDITION, "RESERVATION_EXPIRED")
+    assert await shop.row_counts() == before
+    assert await shop.stock(MALL, sku) == (5, 0)

@@ -1,5 +1,5 @@
 """Flow 1 (SPEC 4): browse -> order -> reserve stock -> pay -> shipped, and a PLUS member pays the PLUS
-price. Across the real catalog, membership and order services."""
+price (with flow 6: the trial, once per person). Across the real catalog, membership and order services."""
 
 from __future__ import annotations
 
@@ -23,6 +23,9 @@ async def test_a_plus_member_buys_at_the_plus_price_pays_and_receives_the_goods(
     plain_sku = await shop.new_sku(MALL, stock=10, price=1200)
     buyer = await shop.register(MALL)
     await shop.buy_trial(buyer)
+    with pytest.raises(grpc.aio.AioRpcError) as second_trial:  # flow 6: a trial once per person
+        await shop.buy_trial(buyer)
+    assert status_of(second_trial.value)[1] == "TRIAL_ALREADY_USED"
 
     order = await shop.place_mall(buyer, [(plus_sku, 2), (plain_sku, 1)])
 

@@ -59,6 +59,7 @@ class GrpcOrders:
             channel=order.channel,  # type: ignore[arg-type]  # validated at groupbuy's edge
             pay_by=timestamp(order.pay_by),
             group_expires_at=timestamp(order.group_expires_at),
+            seat_id=order.seat_id,
         )
         try:
             placed: order_pb.Order = await self._stub.PlaceGroupOrder(

@@ -8,6 +8,7 @@ completes or fails exactly once, whatever runs at the same time (consumers, seve
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 
@@ -39,7 +40,9 @@ def order_handlers(prefix: str, clock: Clock = lambda: datetime.now(UTC)) -> Map
         order = event.payload.order  # type: ignore[attr-defined]  # an OrderPlaced
         if order.kind == order_pb2.ORDER_KIND_GROUP and order.group_id:
             async with uow(connection) as work:
-                await record_order(work, order_id=order.order_id, group_id=order.group_id, user_id=order.user_id)
+                await record_order(
+                    work, order_id=order.order_id, seat_id=order.seat_id, group_id=order.group_id, user_id=order.user_id
+                )
 
     async def paid(connection: asyncpg.Connection, event: ConsumedEvent) -> None:
         payment: order_events.OrderPaid = event.payload  # type: ignore[assignment]  # registered for OrderPaid
@@ -65,14 +68,24 @@ def order_handlers(prefix: str, clock: Clock = lambda: datetime.now(UTC)) -> Map
     return {order_events.OrderPlaced: placed, order_events.OrderPaid: paid, order_events.OrderCancelled: cancelled}
 
 
-async def record_order(uow: UnitOfWork, *, order_id: str, group_id: str, user_id: str) -> None:
-    """The seat learns its order's id (so the order's later events find it by id)."""
-    seat = await uow.groups.seat_of_order(order_id=order_id, group_id=group_id, user_id=user_id)
-    if seat is None:
-        log.warning("order_without_seat", order_id=order_id, group_id=group_id, user_id=user_id)
-        return
-    if seat.order_id is None:
-        await uow.groups.record_order(seat.seat_id, order_id)
+async def record_order(uow: UnitOfWork, *, order_id: str, seat_id: str, group_id: str, user_id: str) -> None:
+    """The seat learns its order's id (so the order's later events find it by id). The order names its seat;
+    an order from before seats were named is matched by its group and buyer."""
+    if not _is_uuid(seat_id):
+        seat = await uow.groups.seat_of_order(order_id=order_id, group_id=group_id, user_id=user_id)
+        if seat is None:
+            log.warning("order_without_seat", order_id=order_id, group_id=group_id, user_id=user_id)
+            return
+        seat_id = seat.seat_id
+    await uow.groups.record_order(seat_id, order_id)
+
+
+def _is_uuid(text: str) -> bool:
+    try:
+        uuid.UUID(text)
+    except ValueError:
+        return False
+    return True
 
 
 async def pay_seat(

@@ -133,3 +133,23 @@ async def test_a_completed_group_of_one_persons_accounts_is_flagged_once(platfor
     assert not (await platform.get_group(fair.group.group_id)).flagged
     flags = [e for e in await platform.events_of(suspicious.group.group_id) if isinstance(e, events.GroupFlagged)]
     assert [sorted(e.user_ids) for e in flags] == [sorted([leader, second_account])]
+
+
+async def test_a_free_leader_seat_is_paid_at_once_and_the_members_pay_the_group_price(platform: Platform) -> None:
+    sku = await platform.listing(size=2, leader_free=True, group_price=1590)
+    leader, member = await platform.register(), await platform.register()
+    opened = await platform.open(leader, sku)
+    assert (opened.order.total_minor, opened.group.leader_price_minor) == (0, 0)
+
+    async def leader_paid() -> bool:
+        return (await platform.get_group(opened.group.group_id)).seats_paid == 1
+
+    await eventually(leader_paid)  # 团长免单: the order service placed it paid
+    joined = await platform.join(member, group_id=opened.group.group_id)
+    assert joined.order.total_minor == 1590
+    await platform.pay(joined)
+
+    async def completed() -> bool:
+        return await platform.group_state(opened.group.group_id) == pb.GROUP_STATE_COMPLETED
+
+    await eventually(completed)

@@ -86,7 +86,7 @@ class Context:
             cached = await self.repository.group(group_id)
             if cached is None:
                 raise NotFound(f"no group {group_id}", reason="GROUP_NOT_FOUND")
-            self._remember(cached)
+            self.remember(cached)
         return cached
 
     async def invite(self, invite_code: str) -> tuple[str, str]:
@@ -101,7 +101,7 @@ class Context:
                 self._invites.popitem(last=False)
         return cached
 
-    def _remember(self, group: Group) -> None:
+    def remember(self, group: Group) -> None:
         self._groups[group.group_id] = group
         if len(self._groups) > GROUP_CACHE_SIZE:
             self._groups.popitem(last=False)
@@ -189,7 +189,7 @@ async def open_group(context: Context, buyer: Buyer, sku_id: str) -> SeatTaken:
         )
     except AlreadyExists:
         return await _replay(context, buyer)
-    context._remember(group)
+    context.remember(group)
     return await _place_order(context, group, _seat_of(seat))
 
 

@@ -696,6 +696,10 @@ def _kafka_launch(prof: Profile, layout: Layout) -> int:
     _write_server_properties(prof, layout)
     _require_free_port(prof.kafka_port, "Kafka broker", layout)
     _require_free_port(prof.controller_port, "Kafka controller", layout)
+    if not prof.durable:
+        # A throwaway profile starts empty: every test module makes topics of its own, and a broker that
+        # kept all of them from earlier runs starts slowly and needs ever more heap.
+        shutil.rmtree(layout.kafka_data, ignore_errors=True)
     _kafka_format(layout, libs)
     pid = _kafka_spawn(layout, libs)
     _say(f"starting Kafka (pid {pid}) on {_local_bootstrap(prof)} (log: {layout.kafka_log})")
@@ -827,7 +831,9 @@ def _kafka_spawn(layout: Layout, libs: Path) -> int:
         libs,
         "kafka.Kafka",
         str(layout.server_properties),
-        jvm_options=["-Xms256m", "-Xmx512m", "-Djava.awt.headless=true"],
+        # 1 GiB: a test broker holds every test module's topics (thousands of partitions) until it stops;
+        # at 512 MiB a long-lived one ran out of heap.
+        jvm_options=["-Xms256m", "-Xmx1g", "-Djava.awt.headless=true"],
     )
     _rotate_log(layout.kafka_log)
     with layout.kafka_log.open("ab") as log:

@@ -16,6 +16,11 @@ _USER_ID = re.compile(r"^(pu|mu)_([1-9][0-9]{0,17})$")
 MAX_USER_ID_LENGTH = 21
 
 
+# Catalog's ids (SKUs, products, merchants, categories, belts): lower-case slugs. Other services check
+# ids they pass on to catalog with the same pattern, so a bad one is their caller's INVALID_ARGUMENT.
+REFERENCE_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+
+
 def format_user_id(line: BusinessLine, number: int) -> str:
     return f"{USER_ID_PREFIX[line]}{number}"
 

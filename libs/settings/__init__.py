@@ -15,7 +15,7 @@ from typing import Annotated, Literal, TypeVar
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from pydantic import AfterValidator, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BeforeValidator, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from libs.core import BusinessLine
@@ -39,6 +39,14 @@ def _holds_a_private_key(value: Path) -> Path:
 PrivateKeyFile = Annotated[Path, AfterValidator(_holds_a_private_key)]
 # Where another service answers: host:port.
 ServiceAddress = Annotated[str, Field(pattern=r"^\S+:[0-9]{1,5}$")]
+
+
+def _comma_separated(value: object) -> object:
+    return frozenset(part.strip() for part in value.split(",") if part.strip()) if isinstance(value, str) else value
+
+
+# Service names (token subjects), given as `a,b,c`: the callers a method accepts besides its roles.
+ServiceNames = Annotated[frozenset[str], NoDecode, BeforeValidator(_comma_separated)]
 
 
 class SettingsError(Exception):

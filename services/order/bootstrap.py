@@ -18,18 +18,20 @@ from libs.events import MIGRATIONS as EVENT_MIGRATIONS
 from libs.events import IdempotentConsumer, ensure_topics, line_relays, topic_name
 from libs.grpckit import GrpcApp
 from libs.jobs import run_batches
-from libs.settings import PrivateKeyFile, ServiceAddress, ServiceSettings
+from libs.settings import PrivateKeyFile, ServiceAddress, ServiceNames, ServiceSettings
 from services.order.adapters.catalog import Catalog, open_catalog_channel
 from services.order.adapters.membership import Membership, open_membership_channel
 from services.order.entrypoints.group_events import group_handlers
 from services.order.entrypoints.grpc_api import SERVICE, VALIDATORS, OrderServicer
 from services.order.entrypoints.jobs import OrderJobs
+from services.order.entrypoints.stock_events import stock_handlers
 from services.order.service_layer.policy import OrderPolicy
 from services.order.service_layer.unit_of_work import ORDER_AGGREGATE, UnitOfWork
 
 NAME = "order"
 HERE = Path(__file__).resolve().parent
 GROUP_AGGREGATE = "groupbuy"  # groupbuy's events on `pingou.groupbuy.v1`
+INVENTORY_AGGREGATE = "inventory"  # catalog's stock events on `<line>.inventory.v1`
 
 
 class OrderSettings(ServiceSettings):
@@ -37,6 +39,10 @@ class OrderSettings(ServiceSettings):
     catalog_address: ServiceAddress
     membership_address: ServiceAddress
     service_signing_key_file: PrivateKeyFile
+    # Which services (token subjects) may place group orders, and may speak for the payment provider:
+    # a `service` role alone is not enough, since every service holds one.
+    group_order_callers: ServiceNames = frozenset({"groupbuy"})
+    payment_callers: ServiceNames = frozenset({"payments"})
     payment_limit_seconds: int = Field(default=900, ge=60, le=86_400)
     refund_retry_base_seconds: float = Field(default=30.0, gt=0, le=86_400)
     refund_max_attempts: int = Field(default=8, ge=1, le=100)
@@ -63,7 +69,11 @@ async def build_app(settings: OrderSettings) -> GrpcApp:
     await asyncio.to_thread(migrate_all, settings)
     prefix = settings.kafka_topic_prefix
     policy = settings.policy()
-    topics = [topic_name(line, ORDER_AGGREGATE, prefix=prefix) for line in lines]
+    topics = [
+        topic_name(line, aggregate, prefix=prefix)
+        for line in lines
+        for aggregate in (ORDER_AGGREGATE, INVENTORY_AGGREGATE)
+    ]
     group_topic = topic_name(BusinessLine.PINGOU, GROUP_AGGREGATE, prefix=prefix)
     if BusinessLine.PINGOU in lines:
         topics.append(group_topic)
@@ -83,10 +93,18 @@ async def build_app(settings: OrderSettings) -> GrpcApp:
             policy=policy,
             batch_size=settings.jobs_batch_size,
         )
-        for batch in (jobs.cancel_unpaid, jobs.ask_again_for_refunds):
+        for batch in (jobs.cancel_unpaid, jobs.ask_again_for_refunds, jobs.forget_old_keys):
             workers.append(
                 partial(run_batches, batch, batch_size=jobs.batch_size, poll_seconds=settings.jobs_poll_seconds)
             )
+        stock_consumer = IdempotentConsumer(
+            name=f"{prefix}{NAME}-stock-{line}",
+            pool=pools[line],
+            bootstrap_servers=settings.kafka_bootstrap_servers,
+            topics=[topic_name(line, INVENTORY_AGGREGATE, prefix=prefix)],
+            handlers=stock_handlers(line, topic_prefix=prefix, policy=policy),
+        )
+        workers.append(stock_consumer.run)
     if BusinessLine.PINGOU in lines:
         consumer = IdempotentConsumer(
             name=f"{prefix}{NAME}-group-outcomes",
@@ -117,6 +135,8 @@ async def build_app(settings: OrderSettings) -> GrpcApp:
         ),
         topic_prefix=prefix,
         policy=policy,
+        group_order_callers=settings.group_order_callers,
+        payment_callers=settings.payment_callers,
     )
     return GrpcApp(
         name=NAME,

@@ -22,6 +22,20 @@ async def eventually(check: Callable[[], Awaitable[T]], *, timeout: float = 30.0
         await asyncio.sleep(pause)
 
 
+async def eventually_equal(fetch: Callable[[], Awaitable[T]], expected: T, *, timeout: float = 30.0) -> None:
+    """Poll `fetch` until it returns `expected`; fail with the last value after `timeout` seconds."""
+    last: list[T] = []
+
+    async def check() -> bool:
+        last[:] = [await fetch()]
+        return last[0] == expected
+
+    try:
+        await eventually(check, timeout=timeout)
+    except AssertionError:
+        raise AssertionError(f"expected {expected!r} within {timeout}s, last got {last[0]!r}") from None
+
+
 async def stop(task: asyncio.Task[Any]) -> None:
     """Cancel a background worker and wait until it has cleaned up (left its consumer group, ...)."""
     task.cancel()

@@ -3,7 +3,6 @@ No infrastructure here."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -18,7 +17,6 @@ MAX_SKUS_PER_PRODUCT = 50
 MIN_GROUP_SIZE, MAX_GROUP_SIZE = 2, 50
 MIN_WINDOW_MINUTES, MAX_WINDOW_MINUTES, DEFAULT_WINDOW_MINUTES = 10, 7 * 24 * 60, 24 * 60
 STOCK_BUCKETS = 8  # a hot SKU's stock is split so that concurrent reservations rarely meet on one row
-REFERENCE_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 
 
 class ReservationState(StrEnum):

@@ -16,6 +16,7 @@ from pingou.catalog.v1 import catalog_pb2_grpc as pb_grpc
 from libs.auth import Principal, Role, current_principal, require_line, require_role
 from libs.convert import LINE_FROM_PROTO
 from libs.core import BusinessLine, PermissionDenied
+from libs.core.ids import REFERENCE_ID
 from libs.core.paging import decode_page_token, encode_page_token
 from libs.grpckit import Violations
 from libs.grpckit.validation import Validator, nothing_to_validate
@@ -50,7 +51,7 @@ def _line(problems: Violations, value: int) -> None:
 
 
 def _reference(problems: Violations, field: str, value: str, *, required: bool = True) -> None:
-    if (value or required) and not model.REFERENCE_ID.match(value):
+    if (value or required) and not REFERENCE_ID.match(value):
         problems.add(field, "is required" if not value else "is not an id (lower-case letters, digits, '-')")
 
 

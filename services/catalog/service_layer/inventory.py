@@ -137,8 +137,16 @@ async def settle_for_order(uow: UnitOfWork, order_id: str, *, to: ReservationSta
         return None
     if reservation.state is not ReservationState.RESERVED:
         if reservation.state is not to and to is ReservationState.COMMITTED:
-            # Released (its hold ran out) before the payment was read: the stock went back on sale.
+            # Released (its hold ran out) before the payment was read: the stock went back on sale, and
+            # the order service refunds the order when it reads this.
             log.error("paid_order_reservation_already_released", order_id=order_id, line=uow.line.value)
+            uow.publish(
+                INVENTORY_AGGREGATE,
+                order_id,
+                pb.StockCommitFailed(
+                    order_id=order_id, items=_items_proto(reservation.items), reason="RESERVATION_RELEASED"
+                ),
+            )
         return reservation
     if to is ReservationState.COMMITTED:
         await uow.catalog.settle([order_id], ReservationState.COMMITTED)

@@ -61,6 +61,16 @@ class OrderRepository:
             "UPDATE idempotency_keys SET response = $3 WHERE scope = $1 AND idempotency_key = $2", scope, key, response
         )
 
+    async def forget_keys(self, *, created_before: datetime, limit: int) -> int:
+        status = await self._db.execute(
+            """DELETE FROM idempotency_keys WHERE (scope, idempotency_key) IN (
+                SELECT scope, idempotency_key FROM idempotency_keys WHERE created_at < $1
+                LIMIT $2 FOR UPDATE SKIP LOCKED)""",
+            created_before,
+            limit,
+        )
+        return int(str(status).rsplit(" ", 1)[-1])
+
     # --- orders
 
     async def add_order(self, order: Order) -> None:
@@ -286,8 +296,10 @@ class OrderRepository:
         return [_refund(row) for row in rows]
 
     async def retry_refund(self, refund_id: str, *, attempts: int, next_attempt_at: datetime) -> None:
+        """Counts the next attempt of a refund (one that failed for good is requested again)."""
         await self._db.execute(
-            "UPDATE refunds SET attempts = $2, next_attempt_at = $3, updated_at = now() WHERE refund_id = $1",
+            """UPDATE refunds SET state = 'requested', attempts = $2, next_attempt_at = $3, updated_at = now()
+            WHERE refund_id = $1""",
             refund_id,
             attempts,
             next_attempt_at,

@@ -51,6 +51,7 @@ class CancelReason(StrEnum):
     PAYMENT_TIMEOUT = "payment_timeout"
     GROUP_FAILED = "group_failed"
     BY_OPERATOR = "by_operator"
+    SEAT_RELEASED = "seat_released"  # its group completed without this order's seat
 
 
 class RefundReason(StrEnum):
@@ -58,6 +59,9 @@ class RefundReason(StrEnum):
     AFTER_SALE = "after_sale"
     LATE_PAYMENT = "late_payment"  # the money arrived after the order was cancelled
     DUPLICATE_PAYMENT = "duplicate_payment"  # a second payment of an order already paid
+    PAYMENT_MISMATCH = "payment_mismatch"  # a refused payment (amount, currency or intent): the money goes back
+    SEAT_RELEASED = "seat_released"  # its group completed without this order's seat
+    STOCK_UNAVAILABLE = "stock_unavailable"  # catalog could not commit the order's stock
 
 
 class RefundState(StrEnum):

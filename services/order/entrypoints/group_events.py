@@ -27,10 +27,13 @@ def group_handlers(*, topic_prefix: str, policy: OrderPolicy) -> Mapping[type[Me
         return UnitOfWork.joining(connection, BusinessLine.PINGOU, topic_prefix=topic_prefix)
 
     async def group_completed(connection: asyncpg.Connection, event: ConsumedEvent) -> None:
-        group_id = event.payload.group_id  # type: ignore[attr-defined]
+        payload = event.payload
+        assert isinstance(payload, groupbuy_events.GroupCompleted)
         async with uow(connection) as work:
-            moved = await orders.complete_group(work, group_id)
-        log.info("group_completed_orders_moved_on", group_id=group_id, orders=len(moved))
+            moved = await orders.complete_group(
+                work, payload.group_id, payload.order_ids, policy=policy, now=datetime.now(UTC)
+            )
+        log.info("group_completed_orders_moved_on", group_id=payload.group_id, orders=len(moved))
 
     async def group_failed(connection: asyncpg.Connection, event: ConsumedEvent) -> None:
         group_id = event.payload.group_id  # type: ignore[attr-defined]

@@ -12,11 +12,12 @@ from pingou.order.v1 import order_pb2 as pb
 from pingou.order.v1 import order_pb2_grpc as pb_grpc
 
 from libs.auth import Role, authorize_user_access, current_principal, require_line, require_role
-from libs.auth.policy import log as auth_log
 from libs.core import BusinessLine, InvalidArgument, PermissionDenied, user_line
+from libs.core.ids import REFERENCE_ID
 from libs.core.paging import decode_page_token, encode_page_token
 from libs.grpckit import Violations
 from libs.grpckit.validation import Validator
+from libs.logs import get_logger
 from services.order.adapters.protos import (
     CHANNEL_FROM_PROTO,
     KIND_FROM_PROTO,
@@ -24,15 +25,17 @@ from services.order.adapters.protos import (
     order_to_proto,
     refund_to_proto,
 )
-from services.order.domain.model import CURRENCY, CancelReason, Order, line_of
-from services.order.service_layer import orders, refunds, transitions
+from services.order.domain.model import CancelReason, Order, line_of
+from services.order.service_layer import access, orders, payments, refunds, transitions
 from services.order.service_layer.orders import MemberCheck, PlaceGroupOrder, PlaceMallOrder, StockAndPrices, digest_of
+from services.order.service_layer.payments import PaymentConfirmation
 from services.order.service_layer.policy import OrderPolicy
-from services.order.service_layer.refunds import PaymentConfirmation, RefundResult
+from services.order.service_layer.refunds import RefundResult
 from services.order.service_layer.unit_of_work import UnitOfWork
 
 SERVICE = pb.DESCRIPTOR.services_by_name["OrderService"].full_name
-KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")  # idempotency keys, references, SKU and group ids
+log = get_logger(__name__)
+KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")  # idempotency keys, references, group and seat ids
 CURRENCY_CODE = re.compile(r"^[A-Z]{3}$")
 MAX_AMOUNT_MINOR = 100_000_000  # one million yuan
 MAX_ITEMS, MAX_QUANTITY = 50, 999
@@ -43,8 +46,7 @@ EARLIEST_AT, LATEST_AT = datetime(2000, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, 
 
 # Who may do what (besides the buyer, where a method allows the buyer).
 PLACERS = (Role.SERVICE, Role.OPERATOR)
-PAYMENT_PROVIDER = (Role.SERVICE,)
-SHIPPERS = (Role.SERVICE, Role.OPERATOR, Role.MERCHANT)
+SHIPPERS = (Role.SERVICE, Role.OPERATOR)  # merchants, once orders know whose goods they hold
 CHANGERS = (Role.SERVICE, Role.OPERATOR)
 READERS = (Role.SERVICE, Role.OPERATOR, Role.ANALYTICS)
 
@@ -55,6 +57,11 @@ READERS = (Role.SERVICE, Role.OPERATOR, Role.ANALYTICS)
 def _key(problems: Violations, field: str, value: str) -> None:
     if not KEY.match(value):
         problems.add(field, "is required" if not value else "must be 1 to 64 letters, digits or _ . : -")
+
+
+def _sku_id(problems: Violations, field: str, value: str) -> None:
+    if not REFERENCE_ID.match(value):
+        problems.add(field, "is required" if not value else "is not a SKU id")
 
 
 def _order_id(problems: Violations, value: str, field: str = "order_id") -> None:
@@ -97,7 +104,7 @@ def validate_place_mall_order(request: pb.PlaceMallOrderRequest) -> None:
     if len(set(skus)) != len(skus):
         problems.add("items", "names a SKU twice (give its quantity instead)")
     for index, item in enumerate(request.items):
-        _key(problems, f"items[{index}].sku_id", item.sku_id)
+        _sku_id(problems, f"items[{index}].sku_id", item.sku_id)
         problems.number(f"items[{index}].quantity", item.quantity, minimum=1, maximum=MAX_QUANTITY)
     _city(problems, request.shipping_city)
     problems.enum("channel", request.channel, allowed=CHANNEL_FROM_PROTO)
@@ -108,11 +115,13 @@ def validate_place_group_order(request: pb.PlaceGroupOrderRequest) -> None:
     problems = Violations()
     _key(problems, "idempotency_key", request.idempotency_key)
     _user_of_line(problems, request.user_id, BusinessLine.PINGOU)
-    _key(problems, "sku_id", request.sku_id)
+    _sku_id(problems, "sku_id", request.sku_id)
     _key(problems, "group_id", request.group_id)
     if request.seat_id:
         _key(problems, "seat_id", request.seat_id)
     problems.number("unit_price_minor", request.unit_price_minor, minimum=0, maximum=MAX_AMOUNT_MINOR)
+    if request.unit_price_minor == 0 and not request.group_leader:
+        problems.add("unit_price_minor", "is 0, but only a group's leader rides free")
     _city(problems, request.shipping_city)
     problems.enum("channel", request.channel, allowed=CHANNEL_FROM_PROTO)
     now = datetime.now(UTC)
@@ -155,7 +164,7 @@ def validate_confirm_payment(request: pb.ConfirmPaymentRequest) -> None:
     _order_id(problems, request.order_id)
     problems.text("intent_id", request.intent_id, max_length=80)
     _key(problems, "payment_reference", request.payment_reference)
-    problems.number("amount_minor", request.amount_minor, minimum=0, maximum=MAX_AMOUNT_MINOR)
+    problems.number("amount_minor", request.amount_minor, minimum=1, maximum=MAX_AMOUNT_MINOR)
     if not CURRENCY_CODE.match(request.currency):
         problems.add("currency", "is required" if not request.currency else "is not an ISO 4217 code (like CNY)")
     _moment(problems, "paid_at", request)
@@ -169,6 +178,12 @@ def validate_report_refund_result(request: pb.ReportRefundResultRequest) -> None
     if request.succeeded:
         _key(problems, "provider_reference", request.provider_reference)
     problems.text("error", request.error, min_length=0, max_length=500)
+    problems.raise_if_any()
+
+
+def validate_retry_refund(request: pb.RetryRefundRequest) -> None:
+    problems = Violations()
+    _order_id(problems, request.refund_id, field="refund_id")
     problems.raise_if_any()
 
 
@@ -205,6 +220,7 @@ VALIDATORS: Mapping[str, Validator] = {
     f"/{SERVICE}/ConfirmDelivery": validate_order_change,
     f"/{SERVICE}/RequestRefund": validate_request_refund,
     f"/{SERVICE}/ReportRefundResult": validate_report_refund_result,
+    f"/{SERVICE}/RetryRefund": validate_retry_refund,
     f"/{SERVICE}/GetOrder": validate_get_order,
     f"/{SERVICE}/ListUserOrders": validate_list_user_orders,
     f"/{SERVICE}/ListOrdersByState": validate_list_orders_by_state,
@@ -241,8 +257,12 @@ class OrderServicer(pb_grpc.OrderServiceServicer):
         membership: MemberCheck,
         topic_prefix: str,
         policy: OrderPolicy,
+        group_order_callers: frozenset[str],
+        payment_callers: frozenset[str],
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ):
+        self._group_order_callers = group_order_callers
+        self._payment_callers = payment_callers
         self._pools = pools
         self._catalog = catalog
         self._membership = membership
@@ -263,14 +283,19 @@ class OrderServicer(pb_grpc.OrderServiceServicer):
         if principal.has_role(*roles):
             return line
         if buyer and principal.has_role(Role.USER):
-            async with self._uow(line)() as uow:
-                order = await uow.orders.order(order_id)
-            if order is not None and order.user_id == principal.subject:
-                return line
-            auth_log.warning("order_access_denied", subject=principal.subject, order_id=order_id)
-            raise PermissionDenied("this order belongs to another buyer", reason="NOT_THE_BUYER")
+            await access.check_buyer(self._uow(line), order_id, principal.subject)
+            return line
         require_role(principal, *roles)
         return line
+
+    @staticmethod
+    def _require_caller(callers: frozenset[str], what: str) -> None:
+        """Only the named services may do this: every service holds the `service` role."""
+        principal = current_principal()
+        require_role(principal, Role.SERVICE)
+        if principal.subject not in callers:
+            log.warning("caller_not_allowed", subject=principal.subject, allowed=sorted(callers), action=what)
+            raise PermissionDenied(f"{principal.subject} may not {what}", reason="CALLER_NOT_ALLOWED")
 
     async def PlaceMallOrder(self, request: pb.PlaceMallOrderRequest, context: grpc.aio.ServicerContext) -> pb.Order:
         authorize_user_access(current_principal(), request.user_id, roles=PLACERS, allow_self=True)
@@ -293,6 +318,7 @@ class OrderServicer(pb_grpc.OrderServiceServicer):
 
     async def PlaceGroupOrder(self, request: pb.PlaceGroupOrderRequest, context: grpc.aio.ServicerContext) -> pb.Order:
         authorize_user_access(current_principal(), request.user_id, roles=(Role.SERVICE,))
+        self._require_caller(self._group_order_callers, "place group orders")
         now = self._now()
         pay_by = (
             request.pay_by.ToDatetime(tzinfo=UTC) if request.HasField("pay_by") else now + self._policy.payment_limit
@@ -335,17 +361,18 @@ class OrderServicer(pb_grpc.OrderServiceServicer):
         )
 
     async def ConfirmPayment(self, request: pb.ConfirmPaymentRequest, context: grpc.aio.ServicerContext) -> pb.Order:
-        line = await self._authorize_order(request.order_id, roles=PAYMENT_PROVIDER, buyer=False)
+        line = await self._authorize_order(request.order_id, roles=(Role.SERVICE,), buyer=False)
+        self._require_caller(self._payment_callers, "confirm payments")
         now = self._now()
         payment = PaymentConfirmation(
             order_id=request.order_id,
             intent_id=request.intent_id,
             payment_reference=request.payment_reference,
             amount_minor=request.amount_minor,
-            currency=request.currency or CURRENCY,
+            currency=request.currency,
             paid_at=request.paid_at.ToDatetime(tzinfo=UTC) if request.HasField("paid_at") else now,
         )
-        return await refunds.confirm_payment(self._uow(line), payment, policy=self._policy, now=now)
+        return await payments.confirm_payment(self._uow(line), payment, policy=self._policy, now=now)
 
     async def MarkShipped(self, request: pb.MarkShippedRequest, context: grpc.aio.ServicerContext) -> pb.Order:
         line = await self._authorize_order(request.order_id, roles=SHIPPERS, buyer=False)
@@ -391,7 +418,7 @@ class OrderServicer(pb_grpc.OrderServiceServicer):
         principal = current_principal()
         line = line_of(request.refund_id, field="refund_id")
         require_line(principal, line)
-        require_role(principal, *PAYMENT_PROVIDER)
+        self._require_caller(self._payment_callers, "report refund results")
         result = RefundResult(
             refund_id=request.refund_id,
             attempt=request.attempt,
@@ -400,6 +427,14 @@ class OrderServicer(pb_grpc.OrderServiceServicer):
             error=request.error,
         )
         refund = await refunds.report_refund_result(self._uow(line), result, policy=self._policy, now=self._now())
+        return refund_to_proto(refund)
+
+    async def RetryRefund(self, request: pb.RetryRefundRequest, context: grpc.aio.ServicerContext) -> pb.Refund:
+        principal = current_principal()
+        line = line_of(request.refund_id, field="refund_id")
+        require_line(principal, line)
+        require_role(principal, Role.OPERATOR)
+        refund = await refunds.retry_refund(self._uow(line), request.refund_id, policy=self._policy, now=self._now())
         return refund_to_proto(refund)
 
     async def GetOrder(self, request: pb.GetOrderRequest, context: grpc.aio.ServicerContext) -> pb.Order:

@@ -1,6 +1,7 @@
-"""The order service's durable jobs, beside its gRPC server: cancel orders whose payment time ran out, and
-ask the payment provider again about refunds it has not answered. Both claim their rows with SKIP LOCKED
-in the transaction that handles them, so replicas share the work and each change happens once."""
+"""The order service's durable jobs, beside its gRPC server: cancel orders whose payment time ran out, ask
+the payment provider again about refunds it has not answered, and forget old idempotency keys. Each
+claims its rows with SKIP LOCKED in the transaction that handles them, so replicas share the work and
+each change happens once."""
 
 from __future__ import annotations
 
@@ -36,6 +37,13 @@ class OrderJobs:
         if cancelled:
             log.info("unpaid_orders_cancelled", line=uow.line.value, count=len(cancelled))
         return len(cancelled)
+
+    async def forget_old_keys(self) -> int:
+        """One batch of idempotency keys older than the retention period, deleted."""
+        async with self._uow() as uow:
+            return await orders.forget_old_keys(
+                uow, older_than=self._now() - self._policy.key_retention, limit=self.batch_size
+            )
 
     async def ask_again_for_refunds(self) -> int:
         """One batch of refunds the provider left unanswered: asked again, or given up after the last try."""

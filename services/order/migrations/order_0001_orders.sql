@@ -19,7 +19,8 @@ CREATE TABLE orders (
     group_expires_at  timestamptz,
     payment_reference text        UNIQUE,     -- the accepted payment
     paid_at           timestamptz,
-    cancel_reason     text        CHECK (cancel_reason IN ('by_buyer', 'payment_timeout', 'group_failed', 'by_operator')),
+    cancel_reason     text        CHECK (cancel_reason IN ('by_buyer', 'payment_timeout', 'group_failed', 'by_operator',
+                                      'seat_released')),
     tracking_number   text,
     created_at        timestamptz NOT NULL DEFAULT now(),
     updated_at        timestamptz NOT NULL DEFAULT now(),
@@ -65,7 +66,8 @@ CREATE TABLE refunds (
     refund_id          text        PRIMARY KEY,
     order_id           text        NOT NULL REFERENCES orders,
     reason             text        NOT NULL CHECK (reason IN ('group_failed', 'after_sale', 'late_payment',
-                                       'duplicate_payment')),
+                                       'duplicate_payment', 'payment_mismatch', 'seat_released',
+                                       'stock_unavailable')),
     state              text        NOT NULL CHECK (state IN ('requested', 'succeeded', 'failed')),
     amount_minor       bigint      NOT NULL CHECK (amount_minor > 0),
     currency           text        NOT NULL,
@@ -94,3 +96,5 @@ CREATE TABLE idempotency_keys (
     created_at      timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (scope, idempotency_key)
 );
+
+CREATE INDEX idempotency_keys_by_age ON idempotency_keys (created_at);

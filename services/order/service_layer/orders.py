@@ -20,6 +20,7 @@ from pingou.order.v1 import order_pb2 as pb
 
 from libs.convert import timestamp
 from libs.core import AlreadyExists, BusinessLine
+from libs.logs import get_logger
 from services.order.adapters.protos import REFUND_REASON_TO_PROTO, order_to_proto
 from services.order.domain.model import (
     AFTER_SALE_STATES,
@@ -48,6 +49,8 @@ from services.order.service_layer.transitions import (
     raise_state,
 )
 from services.order.service_layer.unit_of_work import ORDER_AGGREGATE, UnitOfWork
+
+log = get_logger(__name__)
 
 MakeUnitOfWork = Callable[[], UnitOfWork]
 
@@ -195,7 +198,7 @@ async def place_group_order(
         earlier = await replayed(uow, command.user_id, command.idempotency_key, method=method, digest=digest)
     if earlier is not None:
         return earlier
-    free = command.unit_price_minor == 0  # 团长免单: nothing to pay, the seat counts as paid at once
+    free = command.unit_price_minor == 0  # 团长免单 (validated: leaders only): the seat counts as paid at once
     order = Order(
         order_id=order_id_for(BusinessLine.PINGOU, command.user_id, command.idempotency_key),
         user_id=command.user_id,
@@ -306,16 +309,33 @@ async def start_refund(
 # --- reactions to the group's outcome (groupbuy's events)
 
 
-async def complete_group(uow: UnitOfWork, group_id: str) -> list[Order]:
-    """The group completed: its paid orders move on to GROUP_COMPLETED (catalog commits their stock)."""
-    completed = []
-    for order in await uow.orders.group_orders(group_id, states=[OrderState.AWAITING_GROUP]):
-        order = await move(uow, order, OrderState.GROUP_COMPLETED)
-        uow.publish(
-            ORDER_AGGREGATE, order.order_id, events.OrderGroupCompleted(order_id=order.order_id, group_id=group_id)
-        )
-        completed.append(order)
-    return completed
+async def complete_group(
+    uow: UnitOfWork, group_id: str, member_order_ids: Sequence[str], *, policy: OrderPolicy, now: datetime
+) -> list[Order]:
+    """The group completed with the paid orders groupbuy names (all waiting ones if it names none): they
+    move on to GROUP_COMPLETED and catalog commits their stock. Any other order of the group lost its
+    seat before its payment was known (a hold freed at its limit while the confirmation was in flight):
+    it is refunded, or cancelled if unpaid, so a completed group never has more orders than seats."""
+    members = set(member_order_ids)
+    changed = []
+    for order in await uow.orders.group_orders(
+        group_id, states=[OrderState.PENDING_PAYMENT, OrderState.AWAITING_GROUP]
+    ):
+        if order.state is OrderState.AWAITING_GROUP and (not members or order.order_id in members):
+            order = await move(uow, order, OrderState.GROUP_COMPLETED)
+            uow.publish(
+                ORDER_AGGREGATE, order.order_id, events.OrderGroupCompleted(order_id=order.order_id, group_id=group_id)
+            )
+        elif order.state is OrderState.AWAITING_GROUP:
+            log.warning("paid_order_left_out_of_completed_group", order_id=order.order_id, group_id=group_id)
+            order = await start_refund(uow, order, RefundReason.SEAT_RELEASED, policy=policy, now=now)
+        elif members:
+            order = await move(uow, order, OrderState.CANCELLED, cancel_reason=CancelReason.SEAT_RELEASED)
+            publish_cancelled(uow, order, now=now)
+        else:
+            continue
+        changed.append(order)
+    return changed
 
 
 async def fail_group(uow: UnitOfWork, group_id: str, *, policy: OrderPolicy, now: datetime) -> list[Order]:
@@ -333,6 +353,16 @@ async def fail_group(uow: UnitOfWork, group_id: str, *, policy: OrderPolicy, now
     return changed
 
 
+async def refund_lost_stock(uow: UnitOfWork, order_id: str, *, policy: OrderPolicy, now: datetime) -> Order | None:
+    """Catalog could not commit a paid order's stock (StockCommitFailed): the goods will not ship, so the
+    money goes back. An order already refunding or refunded is left as it is."""
+    order = await uow.orders.order(order_id, for_update=True)
+    if order is None or order.state not in (OrderState.PAID, OrderState.GROUP_COMPLETED):
+        return None
+    log.error("paid_order_lost_its_stock", order_id=order_id)
+    return await start_refund(uow, order, RefundReason.STOCK_UNAVAILABLE, policy=policy, now=now)
+
+
 # --- the payment-timeout job
 
 
@@ -344,4 +374,10 @@ async def cancel_unpaid_due(uow: UnitOfWork, *, now: datetime, limit: int) -> li
     return cancelled
 
 
-# --- queries
+# --- housekeeping
+
+
+async def forget_old_keys(uow: UnitOfWork, *, older_than: datetime, limit: int) -> int:
+    """Idempotency keys are kept for a retention period (a retry comes within minutes, not weeks); a
+    placement retried after that still cannot place a second order, since its order id is the same."""
+    return await uow.orders.forget_keys(created_before=older_than, limit=limit)

@@ -17,3 +17,4 @@ class OrderPolicy:
     max_hold: timedelta = timedelta(days=8)  # catalog's longest hold
     refund_retry_base: timedelta = timedelta(seconds=30)
     refund_max_attempts: int = 8
+    key_retention: timedelta = timedelta(days=7)  # how long a retry gets the first call's answer

@@ -73,6 +73,24 @@ async def test_a_buyer_sees_their_own_orders_and_no_one_elses(shop: Shop, mall_o
     )[0] == (grpc.StatusCode.PERMISSION_DENIED)
 
 
+async def test_only_groupbuy_places_group_orders(shop: Shop) -> None:
+    sku = await shop.new_sku(PINGOU, stock=5)
+    buyer = await shop.register(PINGOU)
+    request = pb.PlaceGroupOrderRequest(
+        idempotency_key="seat-x",
+        user_id=buyer,
+        sku_id=sku,
+        group_id="g-x",
+        unit_price_minor=1590,
+        shipping_city="菏泽",
+        channel=pb.CHANNEL_PINGOU_APP,
+    )
+    for metadata in (shop.token(PINGOU, Role.SERVICE, subject="membership"), shop.as_user(buyer)):
+        code, _ = await _refused(shop.orders.PlaceGroupOrder(request, metadata=metadata))
+        assert code == grpc.StatusCode.PERMISSION_DENIED
+    assert await shop.stock(PINGOU, sku) == (5, 0)
+
+
 async def test_a_call_without_a_token_is_unauthenticated(shop: Shop, mall_order: pb.Order) -> None:
     code, _ = await _refused(shop.orders.GetOrder(pb.GetOrderRequest(order_id=mall_order.order_id)))
     assert code == grpc.StatusCode.UNAUTHENTICATED
@@ -239,6 +257,38 @@ BAD_REQUESTS: list[tuple[str, str, Callable[[pb.Order], Any]]] = [
         "success without a reference",
         lambda o: pb.ReportRefundResultRequest(refund_id="mrf_" + "a" * 26, attempt=1, succeeded=True),
     ),
+    (
+        "PlaceMallOrder",
+        "a SKU id catalog would refuse",
+        lambda o: pb.PlaceMallOrderRequest(
+            idempotency_key="k",
+            user_id=o.user_id,
+            items=[pb.LineItem(sku_id="SKU_1", quantity=1)],
+            shipping_city="临沂",
+            channel=pb.CHANNEL_H5,
+        ),
+    ),
+    (
+        "PlaceGroupOrder",
+        "free but not the leader",
+        lambda o: pb.PlaceGroupOrderRequest(
+            idempotency_key="k",
+            user_id="pu_1",
+            sku_id="s1",
+            group_id="g1",
+            unit_price_minor=0,
+            shipping_city="临沂",
+            channel=pb.CHANNEL_H5,
+        ),
+    ),
+    (
+        "ConfirmPayment",
+        "nothing paid",
+        lambda o: pb.ConfirmPaymentRequest(
+            order_id=o.order_id, intent_id=o.payment.intent_id, payment_reference="r1", amount_minor=0, currency="CNY"
+        ),
+    ),
+    ("RetryRefund", "an order id", lambda o: pb.RetryRefundRequest(refund_id="x")),
     ("GetOrder", "an empty id", lambda o: pb.GetOrderRequest()),
     ("ListUserOrders", "a page too big", lambda o: pb.ListUserOrdersRequest(user_id=o.user_id, page_size=1000)),
     (
@@ -255,7 +305,7 @@ async def test_bad_input_is_invalid_argument_and_writes_nothing(
     shop: Shop, mall_order: pb.Order, method: str, case: str, build: Callable[[pb.Order], Any]
 ) -> None:
     line = PINGOU if method == "PlaceGroupOrder" and "mall" not in case else MALL
-    metadata = shop.token(line, Role.SERVICE, Role.OPERATOR)
+    metadata = shop.token(line, Role.SERVICE, Role.OPERATOR, subject="payments")
     before = await shop.row_counts()
 
     code, _ = await _refused(getattr(shop.orders, method)(build(mall_order), metadata=metadata))

@@ -14,7 +14,7 @@ from pingou.order.v1 import order_pb2 as pb
 from libs.convert import timestamp
 from libs.core import BusinessLine
 from tests.integration.order.conftest import Shop
-from tests.support.waiting import eventually
+from tests.support.waiting import eventually, eventually_equal
 
 PINGOU = BusinessLine.PINGOU
 
@@ -90,7 +90,7 @@ async def test_a_completed_group_moves_its_orders_on_and_commits_their_stock(sho
         return set(await _states(shop, orders)) == {pb.ORDER_STATE_GROUP_COMPLETED}
 
     await eventually(all_completed)
-    await eventually(lambda: _is(shop.stock(PINGOU, sku), (7, 0)))
+    await eventually_equal(lambda: shop.stock(PINGOU, sku), (7, 0))
     for order in orders:
         assert await shop.event_names(order.order_id) == [
             "OrderPlaced",
@@ -98,6 +98,39 @@ async def test_a_completed_group_moves_its_orders_on_and_commits_their_stock(sho
             "OrderAwaitingGroup",
             "OrderGroupCompleted",
         ]
+
+
+async def test_a_completed_group_keeps_only_its_members_and_refunds_an_order_whose_seat_was_freed(
+    shop: Shop,
+) -> None:
+    sku = await shop.new_sku(PINGOU, stock=10)
+    group_id = _group_id()
+    members = [await shop.place_group(await shop.register(PINGOU), sku, group_id) for _ in range(2)]
+    # Its seat was freed at the hold's end while the payment was on its way; the payment still counted.
+    left_out = await shop.place_group(await shop.register(PINGOU), sku, group_id)
+    stale = await shop.place_group(await shop.register(PINGOU), sku, group_id)  # never paid
+    for order in [*members, left_out]:
+        await shop.pay(order)
+
+    await shop.publish_group_event(
+        group_id,
+        groupbuy_events.GroupCompleted(
+            group_id=group_id, sku_id=sku, size=2, order_ids=[order.order_id for order in members]
+        ),
+    )
+
+    async def settled() -> bool:
+        return await _states(shop, [*members, left_out, stale]) == [
+            pb.ORDER_STATE_GROUP_COMPLETED,
+            pb.ORDER_STATE_GROUP_COMPLETED,
+            pb.ORDER_STATE_REFUNDING,
+            pb.ORDER_STATE_CANCELLED,
+        ]
+
+    await eventually(settled)
+    assert [r.reason for r in (await shop.get(left_out.order_id)).refunds] == [pb.REFUND_REASON_SEAT_RELEASED]
+    assert (await shop.get(stale.order_id)).cancel_reason == pb.CANCEL_REASON_SEAT_RELEASED
+    await eventually_equal(lambda: shop.stock(PINGOU, sku), (8, 0))  # two committed, two given back
 
 
 async def test_a_failed_group_refunds_each_paid_order_once_and_releases_all_stock_even_when_told_twice(
@@ -118,20 +151,24 @@ async def test_a_failed_group_refunds_each_paid_order_once_and_releases_all_stoc
         paid_order_ids=[order.order_id for order in paid],
         unpaid_order_ids=[unpaid.order_id],
     )
-    handled_before = await shop.count("SELECT count(*) FROM order_pingou.inbox")
-    event_id = uuid.uuid4()
+    event_id, other_id = uuid.uuid4(), uuid.uuid4()
     await shop.publish_group_event(group_id, failed, event_id)
     await shop.publish_group_event(group_id, failed, event_id)  # redelivered: the inbox skips it
-    await shop.publish_group_event(group_id, failed)  # the same news under a new id: the states stop it
+    await shop.publish_group_event(group_id, failed, other_id)  # the same news under a new id: states stop it
 
     async def settled() -> bool:
         states = await _states(shop, [*paid, unpaid])
         return states == [pb.ORDER_STATE_REFUNDING, pb.ORDER_STATE_REFUNDING, pb.ORDER_STATE_CANCELLED]
 
     await eventually(settled)
-    await eventually(lambda: _is(shop.stock(PINGOU, sku), (10, 0)))
+    await eventually_equal(lambda: shop.stock(PINGOU, sku), (10, 0))
     # Let every copy of the event be read before counting.
-    await eventually(lambda: _is(shop.count("SELECT count(*) FROM order_pingou.inbox"), handled_before + 2))
+    await eventually_equal(
+        lambda: shop.count(
+            "SELECT count(*) FROM order_pingou.inbox WHERE event_id = ANY($1::uuid[])", [event_id, other_id]
+        ),
+        2,
+    )
     for order in paid:
         current = await shop.get(order.order_id)
         assert [(r.reason, r.amount_minor, r.state) for r in current.refunds] == [
@@ -152,7 +189,3 @@ async def test_a_failed_group_refunds_each_paid_order_once_and_releases_all_stoc
         )
         == 2
     )
-
-
-async def _is(value: object, expected: object) -> bool:
-    return bool(await value == expected)  # type: ignore[misc]

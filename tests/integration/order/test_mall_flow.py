@@ -13,7 +13,7 @@ from pingou.order.v1 import order_pb2 as pb
 from libs.auth import Role
 from libs.core import BusinessLine
 from tests.integration.order.conftest import Shop, status_of
-from tests.support.waiting import eventually
+from tests.support.waiting import eventually_equal
 
 MALL = BusinessLine.MALL
 
@@ -38,7 +38,7 @@ async def test_a_plus_member_buys_at_the_plus_price_pays_and_receives_the_goods(
     paid = await shop.pay(order)
     assert paid.state == pb.ORDER_STATE_PAID
     # Catalog commits the reservation when it reads OrderPaid: the two units leave for good.
-    await eventually(lambda: _equals(shop.stock(MALL, plus_sku), (8, 0)))
+    await eventually_equal(lambda: shop.stock(MALL, plus_sku), (8, 0))
 
     operator = shop.token(MALL, Role.OPERATOR, subject="ops")
     shipped = await shop.orders.MarkShipped(
@@ -89,7 +89,3 @@ async def test_an_unlisted_sku_cannot_be_ordered(shop: Shop) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as refused:
         await shop.place_mall(buyer, [(f"sku-{uuid.uuid4().hex[:8]}", 1)])
     assert status_of(refused.value) == (grpc.StatusCode.FAILED_PRECONDITION, "NOT_LISTED")
-
-
-async def _equals(value: object, expected: object) -> bool:
-    return bool(await value == expected)  # type: ignore[misc]

@@ -8,12 +8,15 @@ import uuid
 
 import grpc
 import pytest
+from pingou.catalog.v1 import catalog_pb2 as catalog_pb
 from pingou.order.v1 import events_pb2 as events
 from pingou.order.v1 import order_pb2 as pb
 
+from libs.auth import Role
+from libs.convert import LINE_TO_PROTO
 from libs.core import BusinessLine
 from tests.integration.order.conftest import Shop, status_of
-from tests.support.waiting import eventually
+from tests.support.waiting import eventually, eventually_equal
 
 MALL = BusinessLine.MALL
 
@@ -29,7 +32,7 @@ async def test_the_same_confirmation_five_times_at_once_moves_the_order_once_and
 ) -> None:
     order, _ = await _ordered(shop)
     request = shop.payment(order, reference=f"wx-{uuid.uuid4().hex}")
-    metadata = shop.service(MALL)
+    metadata = shop.payments(MALL)
 
     answers = await asyncio.gather(*[shop.orders.ConfirmPayment(request, metadata=metadata) for _ in range(5)])
 
@@ -42,7 +45,7 @@ async def test_the_same_confirmation_five_times_at_once_moves_the_order_once_and
     )
 
 
-async def test_a_wrong_amount_is_refused_recorded_and_leaves_the_order_unpaid(shop: Shop) -> None:
+async def test_a_wrong_amount_is_refused_recorded_refunded_and_leaves_the_order_unpaid(shop: Shop) -> None:
     order, _ = await _ordered(shop)
     reference = f"wx-{uuid.uuid4().hex}"
 
@@ -58,6 +61,9 @@ async def test_a_wrong_amount_is_refused_recorded_and_leaves_the_order_unpaid(sh
     assert [tuple(row) for row in recorded] == [("amount_mismatch", order.total_minor - 1)]
     rejected = [event for event in await shop.events_of(order.order_id) if isinstance(event, events.PaymentRejected)]
     assert [event.reason for event in rejected] == ["PAYMENT_AMOUNT_MISMATCH"]
+    # The money the provider took goes back, once however often the confirmation is repeated.
+    refunds = (await shop.get(order.order_id)).refunds
+    assert [(r.reason, r.amount_minor) for r in refunds] == [(pb.REFUND_REASON_PAYMENT_MISMATCH, order.total_minor - 1)]
     # The right amount still pays it.
     assert (await shop.pay(order)).state == pb.ORDER_STATE_PAID
 
@@ -90,7 +96,7 @@ async def test_an_unpaid_order_past_its_limit_is_cancelled_and_its_stock_is_back
         return await shop.state_of(order.order_id) == pb.ORDER_STATE_CANCELLED
 
     await eventually(cancelled)
-    await eventually(lambda: _is(shop.stock(MALL, sku), (5, 0)))  # catalog read OrderCancelled
+    await eventually_equal(lambda: shop.stock(MALL, sku), (5, 0))  # catalog read OrderCancelled
     current = await shop.get(order.order_id)
     assert current.cancel_reason == pb.CANCEL_REASON_PAYMENT_TIMEOUT
     cancellations = [e for e in await shop.events_of(order.order_id) if isinstance(e, events.OrderCancelled)]
@@ -106,6 +112,38 @@ async def test_an_unpaid_order_past_its_limit_is_cancelled_and_its_stock_is_back
     ]
 
 
+async def test_only_the_payment_provider_confirms_payments(shop: Shop) -> None:
+    order, _ = await _ordered(shop)
+    before = await shop.row_counts()
+
+    for caller in ("catalog", "membership", "groupbuy"):
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await shop.orders.ConfirmPayment(
+                shop.payment(order), metadata=shop.token(MALL, Role.SERVICE, subject=caller)
+            )
+        assert status_of(refused.value) == (grpc.StatusCode.PERMISSION_DENIED, "CALLER_NOT_ALLOWED")
+
+    assert await shop.row_counts() == before
+
+
+async def test_a_paid_order_whose_stock_was_lost_is_refunded(shop: Shop) -> None:
+    order, sku = await _ordered(shop, stock=3)
+    # Catalog released the hold before the payment was read (a lagging consumer, say).
+    await shop.catalog.ReleaseReservation(
+        catalog_pb.ReservationRequest(line=LINE_TO_PROTO[MALL], order_id=order.order_id), metadata=shop.service(MALL)
+    )
+
+    assert (await shop.pay(order)).state == pb.ORDER_STATE_PAID
+
+    async def refunding() -> bool:
+        return await shop.state_of(order.order_id) == pb.ORDER_STATE_REFUNDING
+
+    await eventually(refunding)
+    refunds = (await shop.get(order.order_id)).refunds
+    assert [(r.reason, r.amount_minor) for r in refunds] == [(pb.REFUND_REASON_STOCK_UNAVAILABLE, order.total_minor)]
+    assert await shop.stock(MALL, sku) == (3, 0)  # nothing taken twice, nothing lost
+
+
 async def test_a_buyer_cancels_before_paying_and_a_retry_gets_the_same_answer(shop: Shop) -> None:
     order, sku = await _ordered(shop, stock=4)
     request = pb.CancelOrderRequest(order_id=order.order_id, idempotency_key="changed-my-mind")
@@ -115,7 +153,7 @@ async def test_a_buyer_cancels_before_paying_and_a_retry_gets_the_same_answer(sh
 
     assert first == again
     assert (first.state, first.cancel_reason) == (pb.ORDER_STATE_CANCELLED, pb.CANCEL_REASON_BY_BUYER)
-    await eventually(lambda: _is(shop.stock(MALL, sku), (4, 0)))
+    await eventually_equal(lambda: shop.stock(MALL, sku), (4, 0))
     assert await shop.event_names(order.order_id) == ["OrderPlaced", "OrderCancelled"]
     # A new key asks again, and a cancelled order cannot be cancelled twice.
     with pytest.raises(grpc.aio.AioRpcError) as refused:
@@ -124,7 +162,3 @@ async def test_a_buyer_cancels_before_paying_and_a_retry_gets_the_same_answer(sh
             metadata=shop.as_user(order.user_id),
         )
     assert status_of(refused.value) == (grpc.StatusCode.FAILED_PRECONDITION, "INVALID_ORDER_STATE")
-
-
-async def _is(value: object, expected: object) -> bool:
-    return bool(await value == expected)  # type: ignore[misc]

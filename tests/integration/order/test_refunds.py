@@ -10,7 +10,7 @@ from pingou.order.v1 import order_pb2 as pb
 from libs.auth import Role
 from libs.core import BusinessLine
 from tests.integration.order.conftest import Shop, status_of
-from tests.support.waiting import eventually
+from tests.support.waiting import eventually, eventually_equal
 
 MALL = BusinessLine.MALL
 
@@ -61,7 +61,7 @@ async def test_an_after_sale_refund_of_a_delivered_order_completes_when_the_prov
         pb.REFUND_STATE_REQUESTED,
     )
 
-    provider = shop.service(MALL)
+    provider = shop.payments(MALL)
     done = await shop.orders.ReportRefundResult(_result(refund, attempt=1, succeeded=True), metadata=provider)
     again = await shop.orders.ReportRefundResult(_result(refund, attempt=1, succeeded=True), metadata=provider)
 
@@ -84,7 +84,7 @@ async def test_an_after_sale_refund_of_a_delivered_order_completes_when_the_prov
 async def test_a_failed_refund_is_asked_again_then_given_up_after_the_last_attempt(shop: Shop) -> None:
     order = await _delivered(shop)
     refund = await _after_sale(shop, order)
-    provider = shop.service(MALL)
+    provider = shop.payments(MALL)
 
     failed = await shop.orders.ReportRefundResult(
         _result(refund, attempt=1, succeeded=False, error="bank offline"), metadata=provider
@@ -96,7 +96,7 @@ async def test_a_failed_refund_is_asked_again_then_given_up_after_the_last_attem
 
     # The harness allows 3 attempts; the provider stays silent after the first, so the job asks twice more
     # and then gives up.
-    await eventually(lambda: _is(attempts_made(), 3), timeout=30)
+    await eventually_equal(attempts_made, 3)
 
     async def given_up() -> bool:
         return (await shop.get(order.order_id)).refunds[0].state == pb.REFUND_STATE_FAILED
@@ -108,8 +108,14 @@ async def test_a_failed_refund_is_asked_again_then_given_up_after_the_last_attem
     assert finals == [False, True]
     assert await shop.state_of(order.order_id) == pb.ORDER_STATE_REFUNDING  # an operator's case now
 
-    # The provider may still come through late: success is accepted and finishes the refund.
-    done = await shop.orders.ReportRefundResult(_result(refund, attempt=3, succeeded=True), metadata=provider)
+    # An operator asks once more; this time the provider comes through.
+    operator = shop.token(MALL, Role.OPERATOR, subject="ops")
+    retried = await shop.orders.RetryRefund(pb.RetryRefundRequest(refund_id=refund.refund_id), metadata=operator)
+    assert (retried.state, retried.attempts) == (pb.REFUND_STATE_REQUESTED, 4)
+    with pytest.raises(grpc.aio.AioRpcError) as refused:  # only a refund that failed for good is retried
+        await shop.orders.RetryRefund(pb.RetryRefundRequest(refund_id=refund.refund_id), metadata=operator)
+    assert status_of(refused.value) == (grpc.StatusCode.FAILED_PRECONDITION, "REFUND_NOT_FAILED")
+    done = await shop.orders.ReportRefundResult(_result(refund, attempt=4, succeeded=True), metadata=provider)
     assert done.state == pb.REFUND_STATE_SUCCEEDED
     assert await shop.state_of(order.order_id) == pb.ORDER_STATE_REFUNDED
 
@@ -125,7 +131,3 @@ async def test_an_unpaid_order_cannot_be_refunded(shop: Shop) -> None:
         )
 
     assert status_of(refused.value) == (grpc.StatusCode.FAILED_PRECONDITION, "INVALID_ORDER_STATE")
-
-
-async def _is(value: object, expected: object) -> bool:
-    return bool(await value == expected)  # type: ignore[misc]

@@ -24,7 +24,8 @@ from services.order.domain.model import (
     price_mall_items,
     refund_backoff,
 )
-from services.order.service_layer.refunds import PaymentConfirmation, payment_outcome
+from services.order.service_layer.payments import PaymentConfirmation, payment_outcome
+from services.order.service_layer.policy import OrderPolicy
 
 S = OrderState
 NOW = datetime(2026, 6, 18, 12, 0, tzinfo=UTC)
@@ -115,18 +116,25 @@ def _order(state: OrderState = S.PENDING_PAYMENT) -> Order:
 
 def _payment(order: Order, **changes: object) -> PaymentConfirmation:
     payment = PaymentConfirmation(order.order_id, order.intent_id, "wx-1", order.total_minor, "CNY", NOW)
-    return replace(payment, **changes)  # type: ignore[arg-type]
+    return replace(payment, **changes)  # type: ignore[arg-type]  # test values of the right field types
 
 
 def test_a_payment_is_judged_by_intent_currency_amount_and_the_providers_clock() -> None:
-    order = _order()
-    assert payment_outcome(order, _payment(order)) == "accepted"  # paid at the last moment: in time
-    assert payment_outcome(order, _payment(order, paid_at=NOW + timedelta(seconds=1))) == "late"
-    assert payment_outcome(order, _payment(order, amount_minor=2499)) == "amount_mismatch"
-    assert payment_outcome(order, _payment(order, currency="USD")) == "currency_mismatch"
-    assert payment_outcome(order, _payment(order, intent_id="pi_other")) == "intent_mismatch"
-    assert payment_outcome(_order(S.CANCELLED), _payment(order)) == "late"
-    assert payment_outcome(_order(S.PAID), _payment(order)) == "duplicate"
+    order, policy = _order(), OrderPolicy(hold_margin=timedelta(minutes=5))
+
+    def outcome(payment: PaymentConfirmation, *, of: Order = order, received: datetime = NOW) -> str:
+        return payment_outcome(of, payment, now=received, policy=policy)
+
+    assert outcome(_payment(order)) == "accepted"  # paid at the last moment: in time
+    # Confirmed late but paid in time counts, while catalog surely still holds the stock.
+    assert outcome(_payment(order), received=NOW + timedelta(minutes=2)) == "accepted"
+    assert outcome(_payment(order), received=NOW + timedelta(minutes=3)) == "late"
+    assert outcome(_payment(order, paid_at=NOW + timedelta(seconds=1))) == "late"
+    assert outcome(_payment(order, amount_minor=2499)) == "amount_mismatch"
+    assert outcome(_payment(order, currency="USD")) == "currency_mismatch"
+    assert outcome(_payment(order, intent_id="pi_other")) == "intent_mismatch"
+    assert outcome(_payment(order), of=_order(S.CANCELLED)) == "late"
+    assert outcome(_payment(order), of=_order(S.PAID)) == "duplicate"
 
 
 def test_a_page_token_only_works_for_the_listing_it_came_from() -> None:

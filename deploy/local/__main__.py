@@ -50,6 +50,7 @@ def up(profile: str) -> None:
         "SEGMENTATION_ADDRESS": f"{services.HOST}:{services.port_of('segmentation')}",
         "CATALOG_ADDRESS": f"{services.HOST}:{services.port_of('catalog')}",
         "MEMBERSHIP_ADDRESS": f"{services.HOST}:{services.port_of('membership')}",
+        "ORDER_ADDRESS": f"{services.HOST}:{services.port_of('order')}",
     }
     services.up_all(env, data_dir)
     status(profile)

@@ -41,6 +41,7 @@ SERVICES: tuple[ServiceSpec, ...] = (
     ServiceSpec("segmentation", "services.segmentation", port=50053, metrics_port=9153),
     ServiceSpec("membership", "services.membership", port=50054, metrics_port=9154),
     ServiceSpec("order", "services.order", port=50055, metrics_port=9155),
+    ServiceSpec("groupbuy", "services.groupbuy", port=50052, metrics_port=9152),
 )
 
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from libs.events.consumer import ConsumedEvent, IdempotentConsumer
 from libs.events.envelope import build_envelope, dead_letter_topic, topic_name
-from libs.events.outbox import OutboxEvent, append_event, append_events
+from libs.events.outbox import OutboxEvent, OutboxRows, append_event, append_events, outbox_rows
 from libs.events.relay import OutboxRelay, line_relays
 from libs.events.topics import ensure_topics
 from libs.events.unit_of_work import UnitOfWork
@@ -18,6 +18,7 @@ __all__ = [
     "IdempotentConsumer",
     "OutboxEvent",
     "OutboxRelay",
+    "OutboxRows",
     "UnitOfWork",
     "append_event",
     "append_events",
@@ -25,5 +26,6 @@ __all__ = [
     "dead_letter_topic",
     "ensure_topics",
     "line_relays",
+    "outbox_rows",
     "topic_name",
 ]

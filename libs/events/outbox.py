@@ -14,7 +14,8 @@ from libs.core import BusinessLine
 from libs.events.envelope import build_envelope
 from libs.tracing import current_traceparent, inject_headers
 
-_INSERT = """
+# $1..$6 are the arrays of `OutboxRows.arguments()`.
+OUTBOX_INSERT = """
 INSERT INTO outbox (event_id, topic, key, event_type, payload, headers)
 SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::bytea[], $6::jsonb[])
 """
@@ -29,14 +30,27 @@ class OutboxEvent:
     event_id: uuid.UUID | None = None
 
 
-async def append_events(connection: asyncpg.Connection, events: Sequence[OutboxEvent]) -> list[uuid.UUID]:
-    """Append events in one statement; they are published only if the caller's transaction commits."""
-    if not connection.is_in_transaction():
-        # Outside a transaction the event could be published for a change that never commits.
-        raise RuntimeError("append events inside the transaction of the change they describe")
+@dataclass(frozen=True, slots=True)
+class OutboxRows:
+    """Events as the outbox's column arrays ($1..$6 of `OUTBOX_INSERT`), for a statement that appends
+    them itself, in a CTE beside the change they describe (one round trip instead of two)."""
+
+    event_ids: list[uuid.UUID]
+    topics: list[str]
+    keys: list[str]
+    event_types: list[str]
+    payloads: list[bytes]
+    headers: list[str]
+
+    def arguments(self) -> tuple[list[uuid.UUID], list[str], list[str], list[str], list[bytes], list[str]]:
+        return self.event_ids, self.topics, self.keys, self.event_types, self.payloads, self.headers
+
+
+def outbox_rows(events: Sequence[OutboxEvent]) -> OutboxRows:
+    """Envelopes (with the current trace context) for `events`, ready to insert."""
     traceparent = current_traceparent()
     headers = json.dumps({name: value.decode() for name, value in inject_headers()})
-    ids, topics, keys, types, payloads = [], [], [], [], []
+    rows = OutboxRows([], [], [], [], [], [])
     for event in events:
         envelope = build_envelope(
             event.payload,
@@ -45,13 +59,23 @@ async def append_events(connection: asyncpg.Connection, events: Sequence[OutboxE
             traceparent=traceparent,
             event_id=event.event_id,
         )
-        ids.append(uuid.UUID(envelope.event_id))
-        topics.append(event.topic)
-        keys.append(event.aggregate_id)
-        types.append(envelope.event_type)
-        payloads.append(envelope.SerializeToString())
-    await connection.execute(_INSERT, ids, topics, keys, types, payloads, [headers] * len(ids))
-    return ids
+        rows.event_ids.append(uuid.UUID(envelope.event_id))
+        rows.topics.append(event.topic)
+        rows.keys.append(event.aggregate_id)
+        rows.event_types.append(envelope.event_type)
+        rows.payloads.append(envelope.SerializeToString())
+        rows.headers.append(headers)
+    return rows
+
+
+async def append_events(connection: asyncpg.Connection, events: Sequence[OutboxEvent]) -> list[uuid.UUID]:
+    """Append events in one statement; they are published only if the caller's transaction commits."""
+    if not connection.is_in_transaction():
+        # Outside a transaction the event could be published for a change that never commits.
+        raise RuntimeError("append events inside the transaction of the change they describe")
+    rows = outbox_rows(events)
+    await connection.execute(OUTBOX_INSERT, *rows.arguments())
+    return rows.event_ids
 
 
 async def append_event(

@@ -1,0 +1,108 @@
+"""Who may join: segmentation's new-to-company answer and membership's IsMember, cached briefly.
+
+Both fail closed: without an answer a new-user-only or PLUS-only seat is not given (UNAVAILABLE). Once a
+person has ordered they are never new again, so "not new" is kept longer than "new"; "member" is kept
+for a short time, as membership's API invites callers to, and "not a member" not at all (a buyer who has
+just bought PLUS must not be turned away).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import grpc
+from cachetools import TTLCache
+from pingou.membership.v1 import membership_pb2 as membership_pb
+from pingou.membership.v1 import membership_pb2_grpc as membership_grpc
+from pingou.segmentation.v1 import segmentation_pb2 as seg_pb
+from pingou.segmentation.v1 import segmentation_pb2_grpc as seg_grpc
+
+from libs.auth import ServiceCredentials
+from libs.core import BusinessLine, NotFound, Unavailable
+from libs.grpckit import open_channel
+
+SEGMENTATION_SERVICE = seg_pb.DESCRIPTOR.services_by_name["SegmentationService"].full_name
+MEMBERSHIP_SERVICE = membership_pb.DESCRIPTOR.services_by_name["MembershipService"].full_name
+DEADLINE_SECONDS = 2.0
+NEW_SECONDS, NOT_NEW_SECONDS, MEMBER_SECONDS = 5.0, 300.0, 30.0
+CACHED_USERS = 100_000
+
+
+def open_segmentation_channel(address: str) -> grpc.aio.Channel:
+    reads = [f"{SEGMENTATION_SERVICE}/IsNewToCompany", f"{SEGMENTATION_SERVICE}/GetLinkedAccounts"]
+    return open_channel(address, idempotent_methods=reads, default_timeout=DEADLINE_SECONDS)
+
+
+def open_membership_channel(address: str) -> grpc.aio.Channel:
+    return open_channel(
+        address, idempotent_methods=[f"{MEMBERSHIP_SERVICE}/IsMember"], default_timeout=DEADLINE_SECONDS
+    )
+
+
+def _unavailable_or_raise(error: grpc.aio.AioRpcError, service: str, user_id: str) -> BaseException:
+    if error.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+        return Unavailable(f"{service} did not answer, so eligibility cannot be checked; retry",
+                           reason=f"{service.upper()}_UNAVAILABLE")  # fmt: skip
+    if error.code() == grpc.StatusCode.NOT_FOUND:
+        return NotFound(f"{service} has no account {user_id}", reason="USER_NOT_FOUND")
+    unexpected: BaseException = error  # a refused token, say: a misconfiguration, INTERNAL and logged
+    return unexpected
+
+
+class ServiceEligibility:
+    def __init__(self, segmentation: grpc.aio.Channel, membership: grpc.aio.Channel, credentials: ServiceCredentials):
+        self._segmentation = seg_grpc.SegmentationServiceStub(segmentation)
+        self._membership = membership_grpc.MembershipServiceStub(membership)
+        self._credentials = credentials
+        self._new: TTLCache[str, bool] = TTLCache(maxsize=CACHED_USERS, ttl=NEW_SECONDS)
+        # "Not new" is remembered longer: once a person has ordered, they are never new again.
+        self._not_new: TTLCache[str, bool] = TTLCache(maxsize=CACHED_USERS, ttl=NOT_NEW_SECONDS)
+        self._members: TTLCache[str, bool] = TTLCache(maxsize=CACHED_USERS, ttl=MEMBER_SECONDS)
+
+    async def is_new_to_company(self, user_id: str) -> bool:
+        if user_id in self._not_new:
+            return False
+        cached = self._new.get(user_id)
+        if cached is not None:
+            return cached
+        new = await self._ask_new(user_id)
+        (self._new if new else self._not_new)[user_id] = new
+        return new
+
+    async def _ask_new(self, user_id: str) -> bool:
+        try:
+            reply = await self._segmentation.IsNewToCompany(
+                seg_pb.IsNewToCompanyRequest(user_id=user_id), metadata=self._credentials.metadata(BusinessLine.PINGOU)
+            )
+        except grpc.aio.AioRpcError as error:
+            raise _unavailable_or_raise(error, "segmentation", user_id) from None
+        return bool(reply.new_to_company)
+
+    async def is_member(self, user_id: str) -> bool:
+        if user_id in self._members:
+            return True
+        member = await self._ask_member(user_id)
+        if member:
+            # Only "member" is remembered: a buyer who has just bought PLUS is let in at once.
+            self._members[user_id] = True
+        return member
+
+    async def _ask_member(self, user_id: str) -> bool:
+        try:
+            reply = await self._membership.IsMember(
+                membership_pb.IsMemberRequest(user_id=user_id), metadata=self._credentials.metadata(BusinessLine.PINGOU)
+            )
+        except grpc.aio.AioRpcError as error:
+            raise _unavailable_or_raise(error, "membership", user_id) from None
+        return bool(reply.member)
+
+    async def linked_accounts(self, user_id: str) -> Sequence[str]:
+        """Other accounts of the same person (for the identity check of completed groups)."""
+        try:
+            reply = await self._segmentation.GetLinkedAccounts(
+                seg_pb.GetLinkedAccountsRequest(user_id=user_id),
+                metadata=self._credentials.metadata(BusinessLine.PINGOU),
+            )
+        except grpc.aio.AioRpcError as error:
+            raise _unavailable_or_raise(error, "segmentation", user_id) from None
+        return [account.user_id for account in reply.accounts]

@@ -1,0 +1,419 @@
+"""PostgreSQL access for groupbuy (schema groupbuy_pingou).
+
+The seat-taking statements (open, join) are single statements: the conditional seat count update, the
+seat, the per-user and daily counters and the outbox rows are CTEs of one INSERT/UPDATE, so a join is one
+round trip and one implicit transaction. The database refuses what concurrency could break: the
+conditional update and `seats_within_size` (never more seats than the size), `seats_one_per_user_per_group`
+(a user at most once in a group), `per_user_limit` and `daily_open_cap` (each a CHECK on a counter row).
+A refused constraint aborts the whole statement, so nothing of a refused seat is written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, datetime
+from typing import Any, TypeAlias
+
+import asyncpg
+
+from libs.core import AlreadyExists, DomainError, FailedPrecondition, ResourceExhausted
+from libs.events import OutboxRows
+from services.groupbuy.domain.model import (
+    FailureReason,
+    Group,
+    GroupState,
+    GroupTerms,
+    ReleaseReason,
+    Seat,
+    SeatRequest,
+    SeatState,
+)
+from services.groupbuy.domain.paging import OpenGroupsPage, UserGroupsPage
+
+# A transaction's connection, or the pool (each statement then runs as its own transaction).
+Executor: TypeAlias = asyncpg.Connection | asyncpg.Pool
+
+_GROUP_COLUMNS = """group_id, sku_id, leader_user_id, state, size, seats_taken, seats_paid, group_price_minor,
+    leader_price_minor, per_user_limit, new_user_only, plus_only, strangers_can_join, auto_match, share_code,
+    opened_at, expires_at, closed_at, flagged"""
+_SEAT_COLUMNS = """seat_id, group_id, user_id, leader, state, invite_code, inviter_user_id, unit_price_minor,
+    shipping_city, channel, order_id, held_at, pay_by, paid_at, release_reason"""
+
+# The outbox rows ride in the statement as arrays ($n..$n+5); they are inserted only when the seat is.
+_ANNOUNCE = """announced AS (
+    INSERT INTO outbox (event_id, topic, key, event_type, payload, headers)
+    SELECT e.* FROM unnest({0}::uuid[], {1}::text[], {2}::text[], {3}::text[], {4}::bytea[], {5}::jsonb[]) AS e,
+        seat)"""
+
+_COUNT_USER = """counted AS (
+    INSERT INTO user_sku_groups AS u (user_id, sku_id, active, max_active)
+    SELECT seat.user_id, {0}.sku_id, 1, {0}.per_user_limit FROM seat, {0}
+    ON CONFLICT (user_id, sku_id)
+    DO UPDATE SET active = u.active + 1, max_active = excluded.max_active)"""
+
+_HOLD_SEAT = f"""
+WITH taken AS (
+    UPDATE groups SET seats_taken = seats_taken + 1
+    WHERE group_id = $1 AND state = 'open' AND seats_taken < size AND expires_at > $9
+    RETURNING {_GROUP_COLUMNS}
+), seat AS (
+    INSERT INTO seats (seat_id, group_id, user_id, leader, request_key, invite_code, inviter_user_id,
+        unit_price_minor, shipping_city, channel, held_at, pay_by)
+    SELECT $2, group_id, $3, false, $4, $5, $6, group_price_minor, $7, $8, $9, $10 FROM taken
+    RETURNING user_id
+), {_COUNT_USER.format("taken")}, {_ANNOUNCE.format("$11", "$12", "$13", "$14", "$15", "$16")}
+SELECT {_GROUP_COLUMNS} FROM taken
+"""
+
+_OPEN_GROUP = f"""
+WITH opened AS (
+    INSERT INTO groups (group_id, sku_id, leader_user_id, size, seats_taken, group_price_minor,
+        leader_price_minor, per_user_limit, new_user_only, plus_only, strangers_can_join, auto_match,
+        share_code, opened_at, expires_at)
+    VALUES ($1, $2, $3, $4, 1, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+    RETURNING {_GROUP_COLUMNS}
+), seat AS (
+    INSERT INTO seats (seat_id, group_id, user_id, leader, request_key, invite_code, unit_price_minor,
+        shipping_city, channel, held_at, pay_by)
+    SELECT $15, group_id, leader_user_id, true, $16, share_code, leader_price_minor, $17, $18, opened_at, $19
+    FROM opened
+    RETURNING user_id
+), {_COUNT_USER.format("opened")}, capped AS (
+    INSERT INTO daily_opens AS d (user_id, day, opened, cap) SELECT user_id, $20, 1, $21 FROM seat
+    ON CONFLICT (user_id, day) DO UPDATE SET opened = d.opened + 1, cap = excluded.cap
+), {_ANNOUNCE.format("$22", "$23", "$24", "$25", "$26", "$27")}
+SELECT {_GROUP_COLUMNS} FROM opened
+"""
+
+# Releases held seats and frees their places in groups still open (and the per-user count there). A seat
+# of a closed group is only marked: the group's counts were settled when it closed.
+_RELEASE_SEATS = f"""
+WITH released AS (
+    UPDATE seats SET state = 'released', released_at = $2, release_reason = $3
+    WHERE seat_id = ANY($1::uuid[]) AND state = 'held'
+    RETURNING {_SEAT_COLUMNS}
+), per_group AS (
+    SELECT group_id, count(*)::int AS n FROM released GROUP BY group_id
+), freed AS (
+    UPDATE groups g SET seats_taken = g.seats_taken - per_group.n FROM per_group
+    WHERE g.group_id = per_group.group_id AND g.state = 'open'
+    RETURNING g.group_id, g.sku_id
+), uncounted AS (
+    UPDATE user_sku_groups u SET active = u.active - 1 FROM released JOIN freed USING (group_id)
+    WHERE u.user_id = released.user_id AND u.sku_id = freed.sku_id
+)
+SELECT {_SEAT_COLUMNS} FROM released
+"""
+
+# The seat of an order: by its order id once known, else the user's seat in the group (one at most is
+# not released). The order's events are keyed by order id, so OrderPlaced (which records the id) is
+# always handled before the same order's OrderPaid or OrderCancelled.
+_SEAT_OF_ORDER = f"""
+SELECT {_SEAT_COLUMNS} FROM seats
+WHERE order_id = $1 OR (order_id IS NULL AND group_id = $2 AND user_id = $3 AND state <> 'released')
+ORDER BY order_id IS NULL LIMIT 1 FOR UPDATE
+"""
+
+_PAY_SEAT = f"""
+WITH paid AS (
+    UPDATE seats SET state = 'paid', paid_at = $2, order_id = coalesce(order_id, $3)
+    WHERE seat_id = $1 AND state = 'held'
+    RETURNING group_id
+), counted AS (
+    UPDATE groups g SET seats_paid = g.seats_paid + 1,
+        state = CASE WHEN g.seats_paid + 1 = g.size AND g.expires_at > $2 THEN 'completed' ELSE g.state END,
+        closed_at = CASE WHEN g.seats_paid + 1 = g.size AND g.expires_at > $2 THEN $4 ELSE g.closed_at END
+    FROM paid WHERE g.group_id = paid.group_id AND g.state = 'open'
+    RETURNING {", ".join(f"g.{column.strip()}" for column in _GROUP_COLUMNS.split(","))}
+)
+SELECT {_GROUP_COLUMNS} FROM counted
+"""
+
+# Closed groups no longer count towards their members' per-user limit.
+_UNCOUNT_CLOSED = """
+UPDATE user_sku_groups u SET active = u.active - c.n
+FROM (SELECT s.user_id, g.sku_id, count(*)::int AS n FROM seats s JOIN groups g USING (group_id)
+      WHERE s.group_id = ANY($1::uuid[]) AND s.state <> 'released' GROUP BY s.user_id, g.sku_id) c
+WHERE u.user_id = c.user_id AND u.sku_id = c.sku_id
+"""
+
+_FAIL_DUE = f"""
+WITH due AS (
+    SELECT group_id FROM groups WHERE state = 'open' AND expires_at <= $3
+    ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED
+)
+UPDATE groups g SET state = 'failed', closed_at = $1, failure_reason = '{FailureReason.WINDOW_ENDED.value}'
+FROM due WHERE g.group_id = due.group_id
+RETURNING {", ".join(f"g.{column.strip()}" for column in _GROUP_COLUMNS.split(","))}
+"""
+
+_CANDIDATES = f"""
+SELECT {_GROUP_COLUMNS} FROM groups g
+WHERE sku_id = $1 AND state = 'open' AND strangers_can_join AND auto_match AND seats_taken < size
+    AND expires_at > $2 AND (NOT new_user_only OR $3) AND (NOT plus_only OR $4)
+    AND NOT EXISTS (SELECT 1 FROM seats s WHERE s.group_id = g.group_id AND s.user_id = $5 AND s.state <> 'released')
+ORDER BY seats_taken DESC, expires_at, group_id
+LIMIT $6
+"""
+
+
+class GroupRepository:
+    """Over a pool (each statement its own transaction: the hot path) or a transaction's connection."""
+
+    def __init__(self, db: Executor):
+        self._db = db
+
+    # --- taking seats
+
+    async def open_group(
+        self, *, group_id: str, terms: GroupTerms, seat: SeatRequest, expires_at: datetime, day: date,
+        daily_cap: int, events: OutboxRows,
+    ) -> Group:  # fmt: skip
+        try:
+            row = await self._db.fetchrow(
+                _OPEN_GROUP,
+                group_id,
+                terms.sku_id,
+                seat.buyer.user_id,
+                terms.size,
+                terms.group_price_minor,
+                seat.unit_price_minor,
+                terms.per_user_limit,
+                terms.new_user_only,
+                terms.plus_only,
+                terms.strangers_can_join,
+                terms.auto_match,
+                seat.invite_code,
+                seat.held_at,
+                expires_at,
+                seat.seat_id,
+                seat.buyer.request_key,
+                seat.buyer.shipping_city,
+                seat.buyer.channel,
+                seat.pay_by,
+                day,
+                daily_cap,
+                *events.arguments(),
+            )
+        except (asyncpg.UniqueViolationError, asyncpg.CheckViolationError) as error:
+            raise refusal(error, daily_cap=daily_cap, per_user_limit=terms.per_user_limit) from None
+        return group_from_row(row)
+
+    async def hold_seat(self, seat: SeatRequest, *, per_user_limit: int, events: OutboxRows) -> Group | None:
+        """The group with the seat taken, or None when the group had no seat to give (closed, full,
+        ended or unknown: read the group to say which)."""
+        try:
+            row = await self._db.fetchrow(
+                _HOLD_SEAT,
+                seat.group_id,
+                seat.seat_id,
+                seat.buyer.user_id,
+                seat.buyer.request_key,
+                seat.invite_code,
+                seat.inviter_user_id,
+                seat.buyer.shipping_city,
+                seat.buyer.channel,
+                seat.held_at,
+                seat.pay_by,
+                *events.arguments(),
+            )
+        except (asyncpg.UniqueViolationError, asyncpg.CheckViolationError) as error:
+            raise refusal(error, per_user_limit=per_user_limit) from None
+        return None if row is None else group_from_row(row)
+
+    async def release_seats(self, seat_ids: Sequence[str], *, reason: ReleaseReason, at: datetime) -> list[Seat]:
+        """Releases those of the seats still held; returns them."""
+        rows = await self._db.fetch(_RELEASE_SEATS, list(seat_ids), at, reason.value)
+        return [seat_from_row(row) for row in rows]
+
+    # --- payment, completion, failure
+
+    async def seat_of_order(self, *, order_id: str, group_id: str, user_id: str) -> Seat | None:
+        row = await self._db.fetchrow(_SEAT_OF_ORDER, order_id, group_id, user_id)
+        return None if row is None else seat_from_row(row)
+
+    async def record_order(self, seat_id: str, order_id: str) -> None:
+        await self._db.execute(
+            "UPDATE seats SET order_id = $2 WHERE seat_id = $1 AND order_id IS NULL", seat_id, order_id
+        )
+
+    async def pay_seat(self, seat_id: str, *, order_id: str, paid_at: datetime, now: datetime) -> Group | None:
+        """Marks a held seat paid and counts it in its open group, completing the group when this was the
+        last seat (and it was paid within the window). The group as it is now, or None when the seat was
+        not held or its group is closed."""
+        row = await self._db.fetchrow(_PAY_SEAT, seat_id, paid_at, order_id, now)
+        return None if row is None else group_from_row(row)
+
+    async def fail_due(self, *, ended_by: datetime, now: datetime, limit: int) -> list[Group]:
+        """Fails up to `limit` open groups whose window ended by `ended_by`."""
+        rows = await self._db.fetch(_FAIL_DUE, now, limit, ended_by)
+        return [group_from_row(row) for row in rows]
+
+    async def fail_group(self, group_id: str, *, reason: FailureReason, now: datetime) -> Group | None:
+        row = await self._db.fetchrow(
+            f"""UPDATE groups SET state = 'failed', closed_at = $2, failure_reason = $3
+            WHERE group_id = $1 AND state = 'open' RETURNING {_GROUP_COLUMNS}""",
+            group_id,
+            now,
+            reason.value,
+        )
+        return None if row is None else group_from_row(row)
+
+    async def uncount_closed(self, group_ids: Sequence[str]) -> None:
+        await self._db.execute(_UNCOUNT_CLOSED, list(group_ids))
+
+    async def claim_stale_holds(self, *, before: datetime, limit: int) -> list[str]:
+        rows = await self._db.fetch(
+            """SELECT seat_id FROM seats WHERE state = 'held' AND pay_by < $1
+            ORDER BY pay_by LIMIT $2 FOR UPDATE SKIP LOCKED""",
+            before,
+            limit,
+        )
+        return [str(row["seat_id"]) for row in rows]
+
+    async def claim_unchecked_completed(self, *, limit: int) -> list[Group]:
+        rows = await self._db.fetch(
+            f"""SELECT {_GROUP_COLUMNS} FROM groups WHERE state = 'completed' AND NOT identity_checked
+            ORDER BY closed_at LIMIT $1 FOR UPDATE SKIP LOCKED""",
+            limit,
+        )
+        return [group_from_row(row) for row in rows]
+
+    async def mark_identity_checked(self, group_id: str, *, flagged: bool) -> None:
+        await self._db.execute(
+            "UPDATE groups SET identity_checked = true, flagged = $2 WHERE group_id = $1", group_id, flagged
+        )
+
+    # --- reads
+
+    async def group(self, group_id: str) -> Group | None:
+        row = await self._db.fetchrow(f"SELECT {_GROUP_COLUMNS} FROM groups WHERE group_id = $1", group_id)
+        return None if row is None else group_from_row(row)
+
+    async def seats(self, group_ids: Sequence[str], *, states: Sequence[SeatState]) -> list[Seat]:
+        rows = await self._db.fetch(
+            f"""SELECT {_SEAT_COLUMNS} FROM seats WHERE group_id = ANY($1::uuid[]) AND state = ANY($2::text[])
+            ORDER BY held_at, seat_id""",
+            list(group_ids),
+            [state.value for state in states],
+        )
+        return [seat_from_row(row) for row in rows]
+
+    async def seat_by_request(self, user_id: str, request_key: str) -> Seat | None:
+        row = await self._db.fetchrow(
+            f"SELECT {_SEAT_COLUMNS} FROM seats WHERE user_id = $1 AND request_key = $2", user_id, request_key
+        )
+        return None if row is None else seat_from_row(row)
+
+    async def seat_by_invite(self, invite_code: str) -> Seat | None:
+        row = await self._db.fetchrow(f"SELECT {_SEAT_COLUMNS} FROM seats WHERE invite_code = $1", invite_code)
+        return None if row is None else seat_from_row(row)
+
+    async def candidates(
+        self, *, sku_id: str, user_id: str, new_user: bool, member: bool, open_after: datetime, limit: int
+    ) -> list[Group]:
+        rows = await self._db.fetch(_CANDIDATES, sku_id, open_after, new_user, member, user_id, limit)
+        return [group_from_row(row) for row in rows]
+
+    async def open_groups(self, *, sku_id: str, now: datetime, after: OpenGroupsPage | None, limit: int) -> list[Group]:
+        rows = await self._db.fetch(
+            f"""SELECT {_GROUP_COLUMNS} FROM groups
+            WHERE sku_id = $1 AND state = 'open' AND strangers_can_join AND seats_taken < size AND expires_at > $2
+                AND ($3::int IS NULL OR seats_taken < $3
+                     OR (seats_taken = $3 AND (expires_at, group_id) > ($4, $5::uuid)))
+            ORDER BY seats_taken DESC, expires_at, group_id LIMIT $6""",
+            sku_id,
+            now,
+            None if after is None else after.seats_taken,
+            None if after is None else after.expires_at,
+            None if after is None else after.group_id,
+            limit,
+        )
+        return [group_from_row(row) for row in rows]
+
+    async def user_seats(self, *, user_id: str, after: UserGroupsPage | None, limit: int) -> list[tuple[Seat, Group]]:
+        rows = await self._db.fetch(
+            f"""SELECT {", ".join(f"s.{c.strip()} AS s_{c.strip()}" for c in _SEAT_COLUMNS.split(","))},
+                {", ".join(f"g.{c.strip()}" for c in _GROUP_COLUMNS.split(","))}
+            FROM seats s JOIN groups g USING (group_id)
+            WHERE s.user_id = $1 AND ($2::timestamptz IS NULL OR (s.held_at, s.seat_id) < ($2, $3::uuid))
+            ORDER BY s.held_at DESC, s.seat_id DESC LIMIT $4""",
+            user_id,
+            None if after is None else after.held_at,
+            None if after is None else after.seat_id,
+            limit,
+        )
+        return [(seat_from_row(row, prefix="s_"), group_from_row(row)) for row in rows]
+
+
+def refusal(
+    error: asyncpg.UniqueViolationError | asyncpg.CheckViolationError, *, per_user_limit: int, daily_cap: int = 0
+) -> DomainError:
+    """The business reason behind a constraint that refused a seat."""
+    constraint = getattr(error, "constraint_name", None) or ""
+    if constraint == "seats_one_per_user_per_group":
+        return AlreadyExists("the buyer already has a seat in this group", reason="ALREADY_IN_GROUP")
+    if constraint == "seats_request_key":
+        return AlreadyExists("this idempotency key was used for another seat", reason="REQUEST_KEY_REUSED")
+    if constraint == "per_user_limit":
+        return FailedPrecondition(
+            f"the buyer is already in {per_user_limit} open group(s) of this SKU, the most allowed",
+            reason="PER_USER_LIMIT_REACHED",
+            metadata={"per_user_limit": str(per_user_limit)},
+        )
+    if constraint == "daily_open_cap":
+        return ResourceExhausted(
+            f"the buyer has opened {daily_cap} group(s) today, the most allowed per day",
+            reason="DAILY_OPEN_LIMIT_REACHED",
+            metadata={"daily_cap": str(daily_cap)},
+        )
+    if constraint == "seats_within_size":
+        return FailedPrecondition("the group has no free seat", reason="GROUP_FULL")
+    raise error
+
+
+def group_from_row(row: Any) -> Group:
+    return Group(
+        group_id=str(row["group_id"]),
+        sku_id=row["sku_id"],
+        leader_user_id=row["leader_user_id"],
+        state=GroupState(row["state"]),
+        size=row["size"],
+        seats_taken=row["seats_taken"],
+        seats_paid=row["seats_paid"],
+        group_price_minor=row["group_price_minor"],
+        leader_price_minor=row["leader_price_minor"],
+        per_user_limit=row["per_user_limit"],
+        new_user_only=row["new_user_only"],
+        plus_only=row["plus_only"],
+        strangers_can_join=row["strangers_can_join"],
+        auto_match=row["auto_match"],
+        share_code=row["share_code"],
+        opened_at=row["opened_at"],
+        expires_at=row["expires_at"],
+        closed_at=row["closed_at"],
+        flagged=row["flagged"],
+    )
+
+
+def seat_from_row(row: Any, *, prefix: str = "") -> Seat:
+    def get(name: str) -> Any:
+        return row[f"{prefix}{name}"]
+
+    return Seat(
+        seat_id=str(get("seat_id")),
+        group_id=str(get("group_id")),
+        user_id=get("user_id"),
+        leader=get("leader"),
+        state=SeatState(get("state")),
+        invite_code=get("invite_code"),
+        inviter_user_id=get("inviter_user_id"),
+        unit_price_minor=get("unit_price_minor"),
+        shipping_city=get("shipping_city"),
+        channel=get("channel"),
+        order_id=get("order_id"),
+        held_at=get("held_at"),
+        pay_by=get("pay_by"),
+        paid_at=get("paid_at"),
+        release_reason=get("release_reason"),
+    )

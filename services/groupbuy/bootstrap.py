@@ -1,0 +1,135 @@
+"""Wiring: settings, migrations, topics, the pool, clients of catalog / order / segmentation / membership,
+the relay, the order-event consumer, the durable jobs and the servicer. Pingou line only."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from functools import partial
+from pathlib import Path
+from typing import Annotated
+
+from pingou.groupbuy.v1 import groupbuy_pb2_grpc
+from pydantic import Field, field_validator
+from pydantic_settings import NoDecode
+
+from libs.auth import ServiceCredentials
+from libs.core import BusinessLine
+from libs.database import close_pools, create_line_pools, migrate, schema_name
+from libs.events import MIGRATIONS as EVENT_MIGRATIONS
+from libs.events import IdempotentConsumer, ensure_topics, line_relays, topic_name
+from libs.grpckit import GrpcApp
+from libs.settings import PrivateKeyFile, ServiceAddress, ServiceSettings
+from services.groupbuy.adapters.catalog import CatalogListings, open_catalog_channel
+from services.groupbuy.adapters.eligibility import (
+    ServiceEligibility,
+    open_membership_channel,
+    open_segmentation_channel,
+)
+from services.groupbuy.adapters.orders import GrpcOrders, open_order_channel
+from services.groupbuy.entrypoints.grpc_api import SERVICE, VALIDATORS, GroupbuyServicer
+from services.groupbuy.entrypoints.jobs import HoldBackstopJob, IdentityJob, WindowJob
+from services.groupbuy.service_layer.lifecycle import order_handlers
+from services.groupbuy.service_layer.seats import Context
+from services.groupbuy.service_layer.unit_of_work import GROUP_AGGREGATE, UnitOfWork
+
+NAME = "groupbuy"
+HERE = Path(__file__).resolve().parent
+LINE = BusinessLine.PINGOU
+
+
+class GroupbuySettings(ServiceSettings):
+    service_name: str = NAME
+    # Groupbuy is a pingou business: it serves that line only, and refuses mall tokens.
+    served_lines: Annotated[frozenset[BusinessLine], NoDecode] = frozenset({LINE})
+    catalog_address: ServiceAddress
+    order_address: ServiceAddress
+    segmentation_address: ServiceAddress
+    membership_address: ServiceAddress
+    service_signing_key_file: PrivateKeyFile
+    hold_minutes: float = Field(default=15.0, gt=0, le=24 * 60)  # the payment time limit of a seat
+    # A group fails this long after its window ended: a payment made in time whose event is still on its
+    # way completes it instead of being refunded.
+    window_grace_seconds: float = Field(default=5.0, ge=0, le=600)
+    hold_backstop_grace_minutes: float = Field(default=10.0, gt=0, le=24 * 60)
+    daily_open_cap: int = Field(default=20, ge=1, le=10_000)
+    listing_cache_seconds: float = Field(default=5.0, ge=0, le=600)
+    jobs_poll_seconds: float = Field(default=1.0, gt=0, le=3600)
+    # PlaceGroupOrder reserves stock through catalog: give it more than a read.
+    order_deadline_seconds: float = Field(default=3.0, gt=0, le=60)
+
+    @field_validator("served_lines")
+    @classmethod
+    def _pingou_only(cls, value: frozenset[BusinessLine]) -> frozenset[BusinessLine]:
+        if value != {LINE}:
+            raise ValueError("groupbuy serves the pingou line only")
+        return value
+
+
+def migrate_all(settings: GroupbuySettings) -> None:
+    migrate(settings.database_url, schema=schema_name(NAME, LINE), sources=[EVENT_MIGRATIONS, HERE / "migrations"])
+
+
+async def build_app(settings: GroupbuySettings) -> GrpcApp:
+    await asyncio.to_thread(migrate_all, settings)
+    prefix = settings.kafka_topic_prefix
+    order_topic = topic_name(LINE, "order", prefix=prefix)
+    await ensure_topics(
+        settings.kafka_bootstrap_servers,
+        [topic_name(LINE, GROUP_AGGREGATE, prefix=prefix), order_topic],
+        replication_factor=settings.kafka_replication_factor,
+    )
+    pools = await create_line_pools(
+        settings.database_url, service=NAME, lines=[LINE], max_size=settings.database_pool_size
+    )
+    pool = pools[LINE]
+    credentials = ServiceCredentials.from_file(settings.service_signing_key_file, service=NAME)
+    channels = [
+        catalog := open_catalog_channel(settings.catalog_address),
+        orders := open_order_channel(settings.order_address, deadline_seconds=settings.order_deadline_seconds),
+        segmentation := open_segmentation_channel(settings.segmentation_address),
+        membership := open_membership_channel(settings.membership_address),
+    ]
+    eligibility = ServiceEligibility(segmentation, membership, credentials)
+    context = Context(
+        pool=pool,
+        orders=GrpcOrders(orders, credentials),
+        listings=CatalogListings(catalog, credentials, cache_seconds=settings.listing_cache_seconds),
+        eligibility=eligibility,
+        topic_prefix=prefix,
+        hold=timedelta(minutes=settings.hold_minutes),
+        daily_open_cap=settings.daily_open_cap,
+        clock=lambda: datetime.now(UTC),
+    )
+    uow = partial(UnitOfWork, pool, LINE, topic_prefix=prefix)
+    poll = settings.jobs_poll_seconds
+    jobs = [
+        WindowJob(uow, poll_seconds=poll, grace=timedelta(seconds=settings.window_grace_seconds)),
+        HoldBackstopJob(uow, grace=timedelta(minutes=settings.hold_backstop_grace_minutes), poll_seconds=poll),
+        IdentityJob(uow, eligibility, poll_seconds=poll * 5),
+    ]
+    consumer = IdempotentConsumer(
+        name=f"{prefix}{NAME}-orders-{LINE}",
+        pool=pool,
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        topics=[order_topic],
+        handlers=order_handlers(prefix),
+    )
+    relays = line_relays(
+        settings.database_url, service=NAME, lines=[LINE], bootstrap_servers=settings.kafka_bootstrap_servers
+    )
+
+    async def close() -> None:
+        for channel in channels:
+            await channel.close()
+        await close_pools(pools)
+
+    servicer = GroupbuyServicer(context)
+    return GrpcApp(
+        name=NAME,
+        register=lambda server: groupbuy_pb2_grpc.add_GroupbuyServiceServicer_to_server(servicer, server),
+        service_names=[SERVICE],
+        validators=VALIDATORS,
+        workers=[*(relay.run for relay in relays), consumer.run, *(job.run for job in jobs)],
+        on_stop=[close],
+    )

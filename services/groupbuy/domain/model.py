@@ -1,0 +1,167 @@
+"""Groups, seats and the terms a group keeps for its life. No infrastructure here."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from enum import StrEnum
+
+from libs.core import FailedPrecondition
+
+# Invite codes: 10 characters of an alphabet without look-alikes (0/O, 1/I/L), about 48 bits.
+INVITE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
+INVITE_CODE_LENGTH = 10
+
+
+class GroupState(StrEnum):
+    OPEN = "open"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+
+class SeatState(StrEnum):
+    HELD = "held"
+    PAID = "paid"
+    RELEASED = "released"
+
+
+class ReleaseReason(StrEnum):
+    ORDER_CANCELLED = "order_cancelled"
+    ORDER_REFUSED = "order_refused"
+    HOLD_EXPIRED = "hold_expired"
+
+
+class FailureReason(StrEnum):
+    WINDOW_ENDED = "window_ended"
+    LEADER_ORDER_REFUSED = "leader_order_refused"
+
+
+@dataclass(frozen=True, slots=True)
+class GroupTerms:
+    """What a group is opened with, from the SKU's pingou listing at that moment."""
+
+    sku_id: str
+    size: int
+    window: timedelta
+    group_price_minor: int
+    leader_price_minor: int  # 0: the leader rides free (团长免单)
+    per_user_limit: int  # open groups of this SKU a user may be in at once; 0 = unlimited
+    new_user_only: bool
+    plus_only: bool
+    strangers_can_join: bool
+    auto_match: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Eligibility:
+    """The checks a group asks of a buyer before a seat is held (the rest the database refuses)."""
+
+    new_user_only: bool
+    plus_only: bool
+
+    @classmethod
+    def of(cls, terms: GroupTerms | Group) -> Eligibility:
+        return cls(new_user_only=terms.new_user_only, plus_only=terms.plus_only)
+
+
+@dataclass(frozen=True, slots=True)
+class Buyer:
+    user_id: str
+    shipping_city: str
+    channel: int  # pingou.order.v1.Channel, passed through to the order
+    request_key: str
+
+
+@dataclass(frozen=True, slots=True)
+class Group:
+    group_id: str
+    sku_id: str
+    leader_user_id: str
+    state: GroupState
+    size: int
+    seats_taken: int
+    seats_paid: int
+    group_price_minor: int
+    leader_price_minor: int
+    per_user_limit: int
+    new_user_only: bool
+    plus_only: bool
+    strangers_can_join: bool
+    auto_match: bool
+    share_code: str
+    opened_at: datetime
+    expires_at: datetime
+    closed_at: datetime | None
+    flagged: bool
+
+    def why_no_seat(self, now: datetime) -> FailedPrecondition:
+        """The reason a seat could not be taken in this group (read after the conditional update refused)."""
+        if self.state is GroupState.COMPLETED:
+            return FailedPrecondition(f"group {self.group_id} is already complete", reason="GROUP_COMPLETED")
+        if self.state is GroupState.FAILED:
+            return FailedPrecondition(f"group {self.group_id} has failed", reason="GROUP_FAILED")
+        if self.expires_at <= now:
+            return FailedPrecondition(f"the window of group {self.group_id} has ended", reason="GROUP_EXPIRED")
+        return FailedPrecondition(
+            f"group {self.group_id} has no free seat ({self.seats_taken} of {self.size} taken)", reason="GROUP_FULL"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Seat:
+    seat_id: str
+    group_id: str
+    user_id: str
+    leader: bool
+    state: SeatState
+    invite_code: str
+    inviter_user_id: str | None
+    unit_price_minor: int
+    shipping_city: str
+    channel: int
+    order_id: str | None
+    held_at: datetime
+    pay_by: datetime
+    paid_at: datetime | None
+    release_reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SeatRequest:
+    """A seat to hold: everything is decided before the statement runs, so it can run as one."""
+
+    seat_id: str
+    group_id: str
+    buyer: Buyer
+    leader: bool
+    unit_price_minor: int
+    invite_code: str
+    inviter_user_id: str | None
+    held_at: datetime
+    pay_by: datetime
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+def new_invite_code() -> str:
+    return "".join(secrets.choice(INVITE_ALPHABET) for _ in range(INVITE_CODE_LENGTH))
+
+
+def pay_by(held_at: datetime, hold: timedelta, expires_at: datetime) -> datetime:
+    """A hold lasts the payment limit, and never past the group's window."""
+    return min(held_at + hold, expires_at)
+
+
+def leader_price(group_price_minor: int, leader_price_minor: int | None, leader_free: bool) -> int:
+    if leader_free:
+        return 0
+    return leader_price_minor or group_price_minor
+
+
+def shanghai_day(moment: datetime) -> date:
+    """The calendar day (Asia/Shanghai, UTC+8 with no daylight saving) a moment falls on, for the daily cap."""
+    return (moment.astimezone(UTC) + timedelta(hours=8)).date()

@@ -1,0 +1,85 @@
+"""The durable jobs beside the gRPC server: the window's end, the hold backstop, the identity check.
+
+What is due lives in Postgres; each batch is claimed with FOR UPDATE SKIP LOCKED and settled in the
+transaction that appends its events, so any number of replicas share the work, each group fails exactly
+once, and a crash (or a restart) loses nothing: an unfinished batch rolls back and is claimed again.
+Nothing is timed in memory: a job that was down finds everything that fell due meanwhile.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+from libs.jobs import run_batches
+from libs.logs import get_logger
+from services.groupbuy.service_layer import lifecycle
+from services.groupbuy.service_layer.ports import LinkedAccounts
+from services.groupbuy.service_layer.unit_of_work import UnitOfWork
+
+log = get_logger(__name__)
+
+Clock = Callable[[], datetime]
+
+
+class _Job:
+    def __init__(self, *, poll_seconds: float, batch_size: int):
+        self.poll_seconds = poll_seconds
+        self.batch_size = batch_size
+
+    async def run(self) -> None:
+        await run_batches(self.run_once, batch_size=self.batch_size, poll_seconds=self.poll_seconds)
+
+    async def run_once(self) -> int:
+        """One batch, in one transaction; how many rows it handled."""
+        raise NotImplementedError
+
+
+class WindowJob(_Job):
+    """Fails the open groups whose window ended (GroupFailed: the order service refunds and cancels)."""
+
+    def __init__(self, uow: Callable[[], UnitOfWork], *, poll_seconds: float, grace: timedelta = timedelta(0),
+                 batch_size: int = 200, clock: Clock = lambda: datetime.now(UTC)):  # fmt: skip
+        super().__init__(poll_seconds=poll_seconds, batch_size=batch_size)
+        self._uow, self._grace, self._now = uow, grace, clock
+
+    async def run_once(self) -> int:
+        failed = await lifecycle.fail_due_groups(self._uow(), now=self._now(), grace=self._grace, limit=self.batch_size)
+        if failed:
+            log.info("groups_failed", count=len(failed))
+        return len(failed)
+
+
+class HoldBackstopJob(_Job):
+    """Releases holds still unpaid `grace` after their payment limit, when no order event ended them."""
+
+    def __init__(self, uow: Callable[[], UnitOfWork], *, grace: timedelta, poll_seconds: float,
+                 batch_size: int = 200, clock: Clock = lambda: datetime.now(UTC)):  # fmt: skip
+        super().__init__(poll_seconds=poll_seconds, batch_size=batch_size)
+        self._uow, self._grace, self._now = uow, grace, clock
+
+    async def run_once(self) -> int:
+        now = self._now()
+        released = await lifecycle.release_stale_holds(
+            self._uow(), before=now - self._grace, now=now, limit=self.batch_size
+        )
+        if released:
+            log.warning("stale_holds_released", count=released)
+        return released
+
+
+class IdentityJob(_Job):
+    """Flags completed groups whose members are all one person (GroupFlagged)."""
+
+    def __init__(self, uow: Callable[[], UnitOfWork], links: LinkedAccounts, *, poll_seconds: float,
+                 batch_size: int = 20, clock: Clock = lambda: datetime.now(UTC)):  # fmt: skip
+        super().__init__(poll_seconds=poll_seconds, batch_size=batch_size)
+        self._uow, self._links, self._now = uow, links, clock
+
+    async def run_once(self) -> int:
+        checked, flagged = await lifecycle.check_identities(
+            self._uow(), self._links, now=self._now(), limit=self.batch_size
+        )
+        if flagged:
+            log.warning("groups_flagged_one_person", groups=flagged)
+        return checked

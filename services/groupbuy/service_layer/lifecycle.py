@@ -1,0 +1,191 @@
+"""What happens to seats and groups after the join: the order's events (placed, paid, cancelled), the
+window's end, holds no order ever ended, and the identity check of completed groups.
+
+Completion happens in the transaction that records the last paid seat; failure in the window job's
+transaction. Both change the group row only while it is 'open', under its row lock, so each group
+completes or fails exactly once, whatever runs at the same time (consumers, several job replicas).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+from google.protobuf.message import Message
+from pingou.order.v1 import events_pb2 as order_events
+from pingou.order.v1 import order_pb2
+
+from libs.events import ConsumedEvent
+from libs.logs import get_logger
+from services.groupbuy.domain.model import FailureReason, Group, GroupState, ReleaseReason, SeatState
+from services.groupbuy.service_layer import announcements as announce
+from services.groupbuy.service_layer.ports import LinkedAccounts
+from services.groupbuy.service_layer.unit_of_work import GROUP_AGGREGATE, UnitOfWork
+
+log = get_logger(__name__)
+
+Handler = Callable[[asyncpg.Connection, ConsumedEvent], Awaitable[None]]
+Clock = Callable[[], datetime]
+
+
+def order_handlers(prefix: str, clock: Clock = lambda: datetime.now(UTC)) -> Mapping[type[Message], Handler]:
+    """The order events groupbuy acts on, each applied in the consumer's transaction (with its inbox row)."""
+
+    def uow(connection: asyncpg.Connection) -> UnitOfWork:
+        return UnitOfWork.joining(connection, announce.LINE, topic_prefix=prefix)
+
+    async def placed(connection: asyncpg.Connection, event: ConsumedEvent) -> None:
+        order = event.payload.order  # type: ignore[attr-defined]  # an OrderPlaced
+        if order.kind == order_pb2.ORDER_KIND_GROUP and order.group_id:
+            async with uow(connection) as work:
+                await record_order(
+                    work, order_id=order.order_id, seat_id=order.seat_id, group_id=order.group_id, user_id=order.user_id
+                )
+
+    async def paid(connection: asyncpg.Connection, event: ConsumedEvent) -> None:
+        payment: order_events.OrderPaid = event.payload  # type: ignore[assignment]  # registered for OrderPaid
+        if payment.group_id:
+            async with uow(connection) as work:
+                await pay_seat(
+                    work,
+                    order_id=payment.order_id,
+                    group_id=payment.group_id,
+                    user_id=payment.user_id,
+                    paid_at=payment.paid_at.ToDatetime(tzinfo=UTC),
+                    now=clock(),
+                )
+
+    async def cancelled(connection: asyncpg.Connection, event: ConsumedEvent) -> None:
+        cancel: order_events.OrderCancelled = event.payload  # type: ignore[assignment]  # registered for it
+        if cancel.group_id:
+            async with uow(connection) as work:
+                await release_order_seat(
+                    work, order_id=cancel.order_id, group_id=cancel.group_id, user_id=cancel.user_id, now=clock()
+                )
+
+    return {order_events.OrderPlaced: placed, order_events.OrderPaid: paid, order_events.OrderCancelled: cancelled}
+
+
+async def record_order(uow: UnitOfWork, *, order_id: str, seat_id: str, group_id: str, user_id: str) -> None:
+    """The seat learns its order's id (so the order's later events find it by id). The order names its seat;
+    an order from before seats were named is matched by its group and buyer."""
+    if not _is_uuid(seat_id):
+        seat = await uow.groups.seat_of_order(order_id=order_id, group_id=group_id, user_id=user_id)
+        if seat is None:
+            log.warning("order_without_seat", order_id=order_id, group_id=group_id, user_id=user_id)
+            return
+        seat_id = seat.seat_id
+    await uow.groups.record_order(seat_id, order_id)
+
+
+def _is_uuid(text: str) -> bool:
+    try:
+        uuid.UUID(text)
+    except ValueError:
+        return False
+    return True
+
+
+async def pay_seat(
+    uow: UnitOfWork, *, order_id: str, group_id: str, user_id: str, paid_at: datetime, now: datetime
+) -> None:
+    """The order was paid: its held seat becomes paid, and the group completes if that was the last seat."""
+    seat = await uow.groups.seat_of_order(order_id=order_id, group_id=group_id, user_id=user_id)
+    if seat is None or seat.state is not SeatState.HELD:
+        # The order service refunds payments that come after a cancellation; no seat is held for them.
+        log.warning("payment_without_held_seat", order_id=order_id, group_id=group_id, seat=seat and seat.state)
+        return
+    group = await uow.groups.pay_seat(seat.seat_id, order_id=order_id, paid_at=paid_at, now=now)
+    seats_paid = 0 if group is None else group.seats_paid
+    uow.publish(
+        GROUP_AGGREGATE, group_id, announce.seat_paid(seat, order_id=order_id, paid_at=paid_at, seats_paid=seats_paid)
+    )
+    if group is not None and group.state is GroupState.COMPLETED:
+        await uow.groups.uncount_closed([group.group_id])
+        paid = await uow.groups.seats([group.group_id], states=[SeatState.PAID])
+        uow.publish(GROUP_AGGREGATE, group_id, announce.group_completed(group, paid))
+        log.info("group_completed", group_id=group_id, size=group.size)
+
+
+async def release_order_seat(uow: UnitOfWork, *, order_id: str, group_id: str, user_id: str, now: datetime) -> None:
+    """The order was cancelled unpaid (its hold expired, the buyer cancelled, the group failed): the seat
+    is released, and free again while its group is open."""
+    seat = await uow.groups.seat_of_order(order_id=order_id, group_id=group_id, user_id=user_id)
+    if seat is None or seat.state is not SeatState.HELD:
+        return
+    reason = ReleaseReason.ORDER_CANCELLED
+    for released in await uow.groups.release_seats([seat.seat_id], reason=reason, at=now):
+        uow.publish(GROUP_AGGREGATE, group_id, announce.seat_released(released, reason=reason, at=now))
+
+
+# --- durable jobs (claimed with SKIP LOCKED: any number of replicas share them)
+
+
+async def fail_due_groups(uow: UnitOfWork, *, now: datetime, grace: timedelta, limit: int) -> list[Group]:
+    """Fails up to `limit` open groups whose window ended more than `grace` ago, announcing each in the same
+    transaction. The grace lets a payment made inside the window, whose event is still on its way, complete
+    the group instead of being refunded."""
+    async with uow:
+        failed = await uow.groups.fail_due(ended_by=now - grace, now=now, limit=limit)
+        if failed:
+            ids = [group.group_id for group in failed]
+            await uow.groups.uncount_closed(ids)
+            members = await uow.groups.seats(ids, states=[SeatState.HELD, SeatState.PAID])
+            for group in failed:
+                own = [seat for seat in members if seat.group_id == group.group_id]
+                uow.publish(
+                    GROUP_AGGREGATE,
+                    group.group_id,
+                    announce.group_failed(group, own, FailureReason.WINDOW_ENDED),
+                )
+    return failed
+
+
+async def release_stale_holds(uow: UnitOfWork, *, before: datetime, now: datetime, limit: int) -> int:
+    """Backstop: holds whose payment limit ended long ago (`before`) with no order event to end them (the
+    order was never placed, or its events are lost) are released."""
+    async with uow:
+        stale = await uow.groups.claim_stale_holds(before=before, limit=limit)
+        released = await uow.groups.release_seats(stale, reason=ReleaseReason.HOLD_EXPIRED, at=now) if stale else []
+        for seat in released:
+            uow.publish(
+                GROUP_AGGREGATE,
+                seat.group_id,
+                announce.seat_released(seat, reason=ReleaseReason.HOLD_EXPIRED, at=now),
+            )
+    return len(released)
+
+
+async def check_identities(
+    uow: UnitOfWork, links: LinkedAccounts, *, now: datetime, limit: int
+) -> tuple[int, list[str]]:
+    """Flags completed groups whose members are all accounts of one person (by segmentation's identity
+    links). Returns how many groups were checked, and the flagged ones."""
+    flagged: list[str] = []
+    async with uow:
+        groups = await uow.groups.claim_unchecked_completed(limit=limit)
+        members = await uow.groups.seats([g.group_id for g in groups], states=[SeatState.PAID]) if groups else []
+        for group in groups:
+            users = [seat.user_id for seat in members if seat.group_id == group.group_id]
+            same_person = await _one_person(links, users)
+            await uow.groups.mark_identity_checked(group.group_id, flagged=same_person)
+            if same_person:
+                flagged.append(group.group_id)
+                uow.publish(GROUP_AGGREGATE, group.group_id, announce.group_flagged(group, users, now))
+    return len(groups), flagged
+
+
+async def _one_person(links: LinkedAccounts, users: Sequence[str]) -> bool:
+    """Whether the accounts are all one person's: some account (one of them, or a linked one on either
+    line, such as the mall account that shares one's phone and another's WeChat id) is linked to every one."""
+    if len(set(users)) < 2:
+        return False
+    common: set[str] | None = None
+    for user_id in sorted(set(users)):
+        person = {user_id, *await links.linked_accounts(user_id)}
+        common = person if common is None else common & person
+        if not common:
+            return False
+    return True

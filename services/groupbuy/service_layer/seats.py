@@ -1,0 +1,382 @@
+"""Use cases that take a seat: open a group, join one (by id or invite code), auto-match.
+
+The path of a join, designed for throughput: the group's terms come from an in-process cache (they never
+change), eligibility answers from short caches, then ONE statement holds the seat (conditional count
+update, seat row, per-user count, outbox) and one gRPC call places the seat's order. When the order
+service refuses the order, a compensating transaction releases the seat. When it cannot be reached, the
+seat stays held: a retry with the same idempotency key places the same order (its key is the seat id),
+and a hold nobody ever pays is released by the order's cancellation or, failing that, the hold backstop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import asyncpg
+from pingou.order.v1 import order_pb2
+
+from libs.core import AlreadyExists, DomainError, FailedPrecondition, NotFound, Unavailable
+from libs.events import outbox_rows
+from libs.logs import get_logger
+from services.groupbuy.adapters.repository import GroupRepository
+from services.groupbuy.domain.model import (
+    Buyer,
+    FailureReason,
+    Group,
+    GroupState,
+    ReleaseReason,
+    Seat,
+    SeatRequest,
+    SeatState,
+    new_id,
+    new_invite_code,
+    pay_by,
+    shanghai_day,
+)
+from services.groupbuy.service_layer import announcements as announce
+from services.groupbuy.service_layer.ports import Eligibility, GroupOrder, Listings, Orders
+from services.groupbuy.service_layer.unit_of_work import GROUP_AGGREGATE, UnitOfWork
+
+log = get_logger(__name__)
+
+AUTO_MATCH_CANDIDATES = 5
+# Auto-match never puts a buyer into a group about to end: they could not pay in time.
+AUTO_MATCH_MIN_REMAINING = timedelta(minutes=1)
+GROUP_CACHE_SIZE = 100_000
+
+
+@dataclass(frozen=True, slots=True)
+class SeatTaken:
+    group: Group
+    seat: Seat
+    order: order_pb2.Order
+
+
+@dataclass
+class Context:
+    pool: asyncpg.Pool
+    orders: Orders
+    listings: Listings
+    eligibility: Eligibility
+    topic_prefix: str
+    hold: timedelta  # the payment time limit of a seat
+    daily_open_cap: int
+    clock: Callable[[], datetime]
+    # A group's terms, window and share code never change, nor whose an invite code is: joins read them
+    # from here, not the database.
+    _groups: OrderedDict[str, Group] = field(default_factory=OrderedDict)
+    _invites: OrderedDict[str, tuple[str, str]] = field(default_factory=OrderedDict)
+
+    @property
+    def repository(self) -> GroupRepository:
+        """Over the pool: each statement is its own transaction (the hot path's single statements)."""
+        return GroupRepository(self.pool)
+
+    def uow(self) -> UnitOfWork:
+        return UnitOfWork(self.pool, announce.LINE, topic_prefix=self.topic_prefix)
+
+    async def group_terms(self, group_id: str) -> Group:
+        """The group as opened (its counts may be stale: use them for nothing but messages)."""
+        cached = self._groups.get(group_id)
+        if cached is None:
+            cached = await self.repository.group(group_id)
+            if cached is None:
+                raise NotFound(f"no group {group_id}", reason="GROUP_NOT_FOUND")
+            self.remember(cached)
+        return cached
+
+    async def invite(self, invite_code: str) -> tuple[str, str]:
+        """(group id, inviter) of an invite code."""
+        cached = self._invites.get(invite_code)
+        if cached is None:
+            owner = await self.repository.seat_by_invite(invite_code)
+            if owner is None:
+                raise NotFound("no group has this invite code", reason="INVITE_CODE_NOT_FOUND")
+            cached = self._invites[invite_code] = (owner.group_id, owner.user_id)
+            if len(self._invites) > GROUP_CACHE_SIZE:
+                self._invites.popitem(last=False)
+        return cached
+
+    def remember(self, group: Group) -> None:
+        self._groups[group.group_id] = group
+        if len(self._groups) > GROUP_CACHE_SIZE:
+            self._groups.popitem(last=False)
+
+
+# --- eligibility
+
+
+async def check_eligibility(context: Context, user_id: str, *, new_user_only: bool, plus_only: bool) -> None:
+    """Each refusal has its own reason. Both questions are asked at once when both apply."""
+    new, member = await asyncio.gather(
+        context.eligibility.is_new_to_company(user_id) if new_user_only else _true(),
+        context.eligibility.is_member(user_id) if plus_only else _true(),
+    )
+    if not new:
+        raise FailedPrecondition(
+            f"{user_id} has ordered before (on pingou or the mall, through a linked account): "
+            "this group is for buyers new to the company",
+            reason="NEW_USERS_ONLY",
+        )
+    if not member:
+        raise FailedPrecondition(f"{user_id} is not a PLUS member: this group is for PLUS members", reason="PLUS_ONLY")
+
+
+async def _true() -> bool:
+    return True
+
+
+# --- open
+
+
+async def open_group(context: Context, buyer: Buyer, sku_id: str) -> SeatTaken:
+    terms = await context.listings.group_terms(sku_id)
+    await check_eligibility(context, buyer.user_id, new_user_only=terms.new_user_only, plus_only=terms.plus_only)
+    now = context.clock()
+    expires_at = now + terms.window
+    group_id = new_id()
+    seat = SeatRequest(
+        seat_id=new_id(),
+        group_id=group_id,
+        buyer=buyer,
+        leader=True,
+        unit_price_minor=terms.leader_price_minor,
+        invite_code=new_invite_code(),
+        inviter_user_id=None,
+        held_at=now,
+        pay_by=pay_by(now, context.hold, expires_at),
+    )
+    opened = Group(
+        group_id=group_id,
+        sku_id=sku_id,
+        leader_user_id=buyer.user_id,
+        state=GroupState.OPEN,
+        size=terms.size,
+        seats_taken=1,
+        seats_paid=0,
+        group_price_minor=terms.group_price_minor,
+        leader_price_minor=terms.leader_price_minor,
+        per_user_limit=terms.per_user_limit,
+        new_user_only=terms.new_user_only,
+        plus_only=terms.plus_only,
+        strangers_can_join=terms.strangers_can_join,
+        auto_match=terms.auto_match,
+        share_code=seat.invite_code,
+        opened_at=now,
+        expires_at=expires_at,
+        closed_at=None,
+        flagged=False,
+    )
+    rows = outbox_rows(
+        [
+            announce.group_event(context.topic_prefix, group_id, announce.group_opened(opened)),
+            announce.group_event(context.topic_prefix, group_id, announce.seat_held(seat, sku_id=sku_id)),
+        ]
+    )
+    try:
+        group = await context.repository.open_group(
+            group_id=group_id,
+            terms=terms,
+            seat=seat,
+            expires_at=expires_at,
+            day=shanghai_day(now),
+            daily_cap=context.daily_open_cap,
+            events=rows,
+        )
+    except AlreadyExists:
+        return await _replay(context, buyer)
+    context.remember(group)
+    return await _place_order(context, group, _seat_of(seat))
+
+
+# --- join
+
+
+async def join_group(
+    context: Context, buyer: Buyer, *, group_id: str | None = None, invite_code: str | None = None
+) -> SeatTaken:
+    inviter: str | None = None
+    if invite_code is not None:
+        group_id, inviter = await context.invite(invite_code)
+    assert group_id is not None
+    group = await context.group_terms(group_id)
+    if inviter is None and not group.strangers_can_join:
+        raise FailedPrecondition("this group takes members only through an invite code", reason="INVITE_REQUIRED")
+    await check_eligibility(context, buyer.user_id, new_user_only=group.new_user_only, plus_only=group.plus_only)
+    taken = await _hold(context, buyer, group, inviter=inviter)
+    if taken is None:
+        current = await context.repository.group(group.group_id)
+        assert current is not None
+        raise current.why_no_seat(context.clock())
+    return taken
+
+
+async def _hold(context: Context, buyer: Buyer, group: Group, *, inviter: str | None) -> SeatTaken | None:
+    """Holds a seat in the group and places its order; None when the group had no seat to give."""
+    now = context.clock()
+    seat = SeatRequest(
+        seat_id=new_id(),
+        group_id=group.group_id,
+        buyer=buyer,
+        leader=False,
+        unit_price_minor=group.group_price_minor,
+        invite_code=new_invite_code(),
+        inviter_user_id=inviter,
+        held_at=now,
+        pay_by=pay_by(now, context.hold, group.expires_at),
+    )
+    rows = outbox_rows(
+        [announce.group_event(context.topic_prefix, group.group_id, announce.seat_held(seat, sku_id=group.sku_id))]
+    )
+    try:
+        after = await context.repository.hold_seat(seat, per_user_limit=group.per_user_limit, events=rows)
+    except AlreadyExists as error:
+        replayed = await _replay_or_none(context, buyer)
+        if replayed is None:
+            raise error from None
+        return replayed
+    if after is None:
+        return None
+    return await _place_order(context, after, _seat_of(seat))
+
+
+# --- auto-match
+
+
+async def auto_match(context: Context, buyer: Buyer, sku_id: str) -> SeatTaken:
+    """Into the open group of the SKU nearest to completion that the buyer may join, else a new group."""
+    terms = await context.listings.group_terms(sku_id)
+    if not terms.auto_match:
+        raise FailedPrecondition("auto-match is not offered for this SKU", reason="AUTO_MATCH_DISABLED")
+    await check_eligibility(context, buyer.user_id, new_user_only=terms.new_user_only, plus_only=terms.plus_only)
+    replayed = await _replay_or_none(context, buyer)
+    if replayed is not None:
+        return replayed
+    candidates = await context.repository.candidates(
+        sku_id=sku_id,
+        user_id=buyer.user_id,
+        new_user=terms.new_user_only,
+        member=terms.plus_only,
+        open_after=context.clock() + AUTO_MATCH_MIN_REMAINING,
+        limit=AUTO_MATCH_CANDIDATES,
+    )
+    for candidate in candidates:
+        try:
+            taken = await _hold(context, buyer, candidate, inviter=None)
+        except DomainError as error:
+            if error.reason in ("ALREADY_IN_GROUP",):
+                continue
+            raise
+        if taken is not None:
+            return taken
+    return await open_group(context, buyer, sku_id)
+
+
+# --- the order, and compensation when it is refused
+
+
+async def _place_order(context: Context, group: Group, seat: Seat) -> SeatTaken:
+    order = GroupOrder(
+        seat_id=seat.seat_id,
+        user_id=seat.user_id,
+        sku_id=group.sku_id,
+        group_id=group.group_id,
+        leader=seat.leader,
+        unit_price_minor=seat.unit_price_minor,
+        shipping_city=seat.shipping_city,
+        channel=seat.channel,
+        pay_by=seat.pay_by,
+        group_expires_at=group.expires_at,
+    )
+    try:
+        placed = await context.orders.place_group_order(order)
+    except Unavailable:
+        raise  # the order may exist: the seat stays held for a retry with the same key
+    except DomainError as refused:
+        await release_refused_seat(context, seat)
+        raise refused from None
+    return SeatTaken(group, seat, placed)
+
+
+async def release_refused_seat(context: Context, seat: Seat) -> None:
+    """The order could not be placed: the seat goes back, and a group whose leader could not order fails
+    (nobody else can have paid yet: their orders belong to a group that never started)."""
+    now = context.clock()
+    async with context.uow() as uow:
+        released = await uow.groups.release_seats([seat.seat_id], reason=ReleaseReason.ORDER_REFUSED, at=now)
+        for seat_released in released:
+            uow.publish(
+                GROUP_AGGREGATE,
+                seat.group_id,
+                announce.seat_released(seat_released, reason=ReleaseReason.ORDER_REFUSED, at=now),
+            )
+        if seat.leader:
+            failed = await uow.groups.fail_group(seat.group_id, reason=FailureReason.LEADER_ORDER_REFUSED, now=now)
+            if failed is not None:
+                await uow.groups.uncount_closed([failed.group_id])
+                members = await uow.groups.seats([failed.group_id], states=[SeatState.HELD, SeatState.PAID])
+                uow.publish(
+                    GROUP_AGGREGATE,
+                    failed.group_id,
+                    announce.group_failed(failed, members, FailureReason.LEADER_ORDER_REFUSED),
+                )
+    log.info("seat_released_order_refused", group_id=seat.group_id, user_id=seat.user_id, leader=seat.leader)
+
+
+# --- retries with the same idempotency key
+
+
+async def _replay_or_none(context: Context, buyer: Buyer) -> SeatTaken | None:
+    first = await context.repository.seat_by_request(buyer.user_id, buyer.request_key)
+    if first is None:
+        return None
+    return await _replay_seat(context, first)
+
+
+async def _replay(context: Context, buyer: Buyer) -> SeatTaken:
+    replayed = await _replay_or_none(context, buyer)
+    if replayed is None:
+        raise AlreadyExists("this idempotency key was used for another seat", reason="REQUEST_KEY_REUSED")
+    return replayed
+
+
+async def _replay_seat(context: Context, seat: Seat) -> SeatTaken:
+    """The first call's result again: the same seat, and its order placed again under the same key (the
+    order service returns the order it placed the first time)."""
+    if seat.state is SeatState.RELEASED:
+        raise FailedPrecondition(
+            f"the seat this request took was released ({seat.release_reason})",
+            reason="SEAT_RELEASED",
+            metadata={"group_id": seat.group_id},
+        )
+    group = await context.repository.group(seat.group_id)
+    assert group is not None
+    if seat.order_id is not None:
+        return SeatTaken(group, seat, await context.orders.get_order(seat.order_id))
+    if seat.pay_by <= context.clock():
+        # No order is known and none can be placed for a hold that has ended: the backstop releases it.
+        raise FailedPrecondition(f"the seat's payment time ended at {seat.pay_by.isoformat()}", reason="HOLD_ENDED")
+    return await _place_order(context, group, seat)
+
+
+def _seat_of(request: SeatRequest) -> Seat:
+    return Seat(
+        seat_id=request.seat_id,
+        group_id=request.group_id,
+        user_id=request.buyer.user_id,
+        leader=request.leader,
+        state=SeatState.HELD,
+        invite_code=request.invite_code,
+        inviter_user_id=request.inviter_user_id,
+        unit_price_minor=request.unit_price_minor,
+        shipping_city=request.buyer.shipping_city,
+        channel=request.buyer.channel,
+        order_id=None,
+        held_at=request.held_at,
+        pay_by=request.pay_by,
+        paid_at=None,
+    )

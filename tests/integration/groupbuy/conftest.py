@@ -1,0 +1,327 @@
+"""Groupbuy with every service it works with (catalog, segmentation, membership, order), all served
+in-process on one fresh database per test module, with their relays, consumers and durable jobs.
+
+A module may override `groupbuy_options` (module scope) to change groupbuy's settings, e.g. a short hold.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+import pytest
+from google.protobuf.message import Message
+from pingou.catalog.v1 import catalog_pb2 as catalog_pb
+from pingou.catalog.v1 import catalog_pb2_grpc as catalog_grpc
+from pingou.events.v1 import envelope_pb2
+from pingou.groupbuy.v1 import events_pb2 as events
+from pingou.groupbuy.v1 import groupbuy_pb2 as pb
+from pingou.groupbuy.v1 import groupbuy_pb2_grpc as pb_grpc
+from pingou.membership.v1 import membership_pb2_grpc as membership_grpc
+from pingou.order.v1 import order_pb2 as order_pb
+from pingou.order.v1 import order_pb2_grpc as order_grpc
+from pingou.segmentation.v1 import segmentation_pb2 as seg_pb
+from pingou.segmentation.v1 import segmentation_pb2_grpc as seg_grpc
+from pydantic import SecretStr
+
+from libs.auth import Role
+from libs.convert import LINE_TO_PROTO
+from libs.core import BusinessLine
+from libs.events import topic_name
+from libs.grpckit import open_channel, service_token_metadata
+from libs.grpckit.server import RunningServer
+from services.catalog.bootstrap import CatalogSettings
+from services.catalog.bootstrap import build_app as build_catalog
+from services.catalog.demo import seed_if_empty
+from services.groupbuy.bootstrap import GroupbuySettings
+from services.groupbuy.bootstrap import build_app as build_groupbuy
+from services.membership.bootstrap import MembershipSettings
+from services.membership.bootstrap import build_app as build_membership
+from services.order.bootstrap import build_app as build_order
+from services.segmentation.bootstrap import SegmentationSettings
+from services.segmentation.bootstrap import build_app as build_segmentation
+from tests.conftest import Infra, Keys, Mint, fresh_database
+from tests.integration.order.conftest import Shop, order_settings
+from tests.support.kafka import read_topic, record_count
+from tests.support.notes import running_app
+from tests.support.waiting import eventually
+
+PINGOU = BusinessLine.PINGOU
+SCHEMA = "groupbuy_pingou"
+GROUP_EVENTS: dict[str, type[Message]] = {
+    message.DESCRIPTOR.full_name: message
+    for message in (
+        events.GroupOpened,
+        events.SeatHeld,
+        events.SeatPaid,
+        events.SeatReleased,
+        events.GroupCompleted,
+        events.GroupFailed,
+        events.GroupFlagged,
+    )
+}
+GROUPBUY_TABLES = ("groups", "seats", "user_sku_groups", "daily_opens", "outbox")
+
+
+@dataclass
+class Platform:
+    groupbuy: pb_grpc.GroupbuyServiceStub
+    shop: Shop  # the order service and the rest, with their helpers
+    settings: GroupbuySettings
+    mint: Mint
+    server: RunningServer
+
+    @property
+    def database_url(self) -> str:
+        return self.settings.database_url
+
+    def as_user(self, user_id: str) -> list[tuple[str, str]]:
+        return service_token_metadata(self.mint(line=PINGOU, subject=user_id, roles=(Role.USER,)))
+
+    def service(self, line: BusinessLine = PINGOU) -> list[tuple[str, str]]:
+        return service_token_metadata(self.mint(line=line, subject="app", roles=(Role.SERVICE,)))
+
+    # --- set-up through the real services
+
+    async def listing(
+        self, *, size: int = 3, stock: int = 100, group_price: int = 1590, leader_price: int = 0, **rule: Any
+    ) -> str:
+        """A fresh SKU listed on pingou with this group rule, and `stock` units."""
+        operator = self.shop.token(PINGOU, Role.OPERATOR, subject="ops")
+        product = await self.shop.catalog.CreateProduct(
+            catalog_pb.CreateProductRequest(
+                merchant_id="m-yiwu-goods-trade",
+                category_id="daily",
+                title=f"拼购商品 {uuid.uuid4().hex[:6]}",
+                skus=[catalog_pb.Sku(title="标准")],
+            ),
+            metadata=operator,
+        )
+        sku_id: str = product.skus[0].sku_id
+        rule = {"window_minutes": 60, "strangers_can_join": True, "auto_match": True, **rule}
+        await self.shop.catalog.UpsertListing(
+            catalog_pb.UpsertListingRequest(
+                line=LINE_TO_PROTO[PINGOU],
+                sku_id=sku_id,
+                pingou=catalog_pb.PingouPrice(
+                    solo_price_minor=group_price + 500,
+                    group_price_minor=group_price,
+                    leader_price_minor=leader_price,
+                    rule=catalog_pb.GroupRule(size=size, **rule),
+                ),
+            ),
+            metadata=operator,
+        )
+        await self.shop.catalog.SetStock(
+            catalog_pb.SetStockRequest(line=LINE_TO_PROTO[PINGOU], sku_id=sku_id, available=stock), metadata=operator
+        )
+        return sku_id
+
+    async def register(
+        self, line: BusinessLine = PINGOU, *, phone: str | None = None, unionid: str | None = None
+    ) -> str:
+        request = seg_pb.RegisterUserRequest(city="临沂", channel=seg_pb.CHANNEL_WECHAT_MINI_PROGRAM)
+        if phone is not None:
+            request.identities.append(seg_pb.ExternalIdentity(kind=seg_pb.IDENTITY_KIND_PHONE, value=phone))
+        if unionid is not None:
+            request.identities.append(seg_pb.ExternalIdentity(kind=seg_pb.IDENTITY_KIND_WECHAT_UNIONID, value=unionid))
+        user = await self.shop.segmentation.RegisterUser(request, metadata=self.shop.service(line))
+        return str(user.user_id)
+
+    # --- groupbuy calls, as the buyer
+
+    @staticmethod
+    def buyer(user_id: str, key: str | None = None) -> pb.Buyer:
+        return pb.Buyer(
+            user_id=user_id,
+            shipping_city="菏泽",
+            channel=order_pb.CHANNEL_WECHAT_MINI_PROGRAM,
+            idempotency_key=key or uuid.uuid4().hex,
+        )
+
+    async def open(self, user_id: str, sku_id: str, *, key: str | None = None) -> pb.SeatResult:
+        result: pb.SeatResult = await self.groupbuy.OpenGroup(
+            pb.OpenGroupRequest(buyer=self.buyer(user_id, key), sku_id=sku_id), metadata=self.as_user(user_id)
+        )
+        return result
+
+    async def join(
+        self, user_id: str, *, group_id: str | None = None, invite_code: str | None = None, key: str | None = None
+    ) -> pb.SeatResult:
+        request = pb.JoinGroupRequest(buyer=self.buyer(user_id, key))
+        if invite_code is not None:
+            request.invite_code = invite_code
+        else:
+            assert group_id is not None
+            request.group_id = group_id
+        result: pb.SeatResult = await self.groupbuy.JoinGroup(request, metadata=self.as_user(user_id))
+        return result
+
+    async def auto_match(self, user_id: str, sku_id: str) -> pb.SeatResult:
+        result: pb.SeatResult = await self.groupbuy.AutoMatch(
+            pb.AutoMatchRequest(buyer=self.buyer(user_id), sku_id=sku_id), metadata=self.as_user(user_id)
+        )
+        return result
+
+    async def get_group(self, group_id: str) -> pb.Group:
+        group: pb.Group = await self.groupbuy.GetGroup(pb.GetGroupRequest(group_id=group_id), metadata=self.service())
+        return group
+
+    async def restart_groupbuy(self) -> None:
+        """Stop the service (SIGTERM-like: drain, stop workers, close pools) and start a new one on the same
+        port, as a deploy or a crash-and-restart would."""
+        await self.server.stop()
+        self.settings = self.settings.model_copy(update={"grpc_port": self.server.port})
+        self.server = await start_groupbuy(self.settings)
+
+    async def pay(self, result: pb.SeatResult) -> order_pb.Order:
+        return await self.shop.pay(result.order)
+
+    async def group_state(self, group_id: str) -> pb.GroupState.ValueType:
+        return (await self.get_group(group_id)).state
+
+    # --- time travel and what was written
+
+    async def end_window(self, group_id: str) -> None:
+        """The group's window ended a moment ago (as if it had been opened a day earlier)."""
+        await self.fetch(
+            f"""UPDATE {SCHEMA}.groups SET opened_at = opened_at - interval '1 day',
+            expires_at = now() - interval '1 second' WHERE group_id = $1""",  # noqa: S608  -- a fixed schema
+            uuid.UUID(group_id),
+        )
+
+    async def fetch(self, sql: str, *args: Any) -> list[asyncpg.Record]:
+        connection = await asyncpg.connect(self.database_url)
+        try:
+            rows: list[asyncpg.Record] = await connection.fetch(sql, *args)
+            return rows
+        finally:
+            await connection.close()
+
+    async def count(self, sql: str, *args: Any) -> int:
+        return int((await self.fetch(sql, *args))[0][0])
+
+    async def row_counts(self) -> tuple[int, ...]:
+        """Rows of every groupbuy table and of the order service's orders: what a refused call must not change."""
+        counts = [await self.count(f"SELECT count(*) FROM {SCHEMA}.{table}") for table in GROUPBUY_TABLES]  # noqa: S608
+        counts.append(await self.count("SELECT count(*) FROM order_pingou.orders"))
+        return tuple(counts)
+
+    async def published(self) -> list[tuple[str, Message]]:
+        """Every (group id, event) on the groupbuy topic, once all that committed so far is on Kafka."""
+
+        async def drained() -> bool:
+            return await self.count(f"SELECT count(*) FROM {SCHEMA}.outbox") == 0  # noqa: S608
+
+        await eventually(drained)
+        topic = topic_name(PINGOU, "groupbuy", prefix=self.settings.kafka_topic_prefix)
+        total = await record_count(self.settings.kafka_bootstrap_servers, topic)
+        records = await read_topic(self.settings.kafka_bootstrap_servers, topic, until=lambda got: len(got) >= total)
+        found = []
+        for record in records:
+            envelope = envelope_pb2.EventEnvelope.FromString(record.value)
+            payload = GROUP_EVENTS[envelope.payload.TypeName()]()
+            envelope.payload.Unpack(payload)
+            found.append((record.key.decode(), payload))
+        return found
+
+    async def events_of(self, group_id: str) -> list[Message]:
+        return [event for key, event in await self.published() if key == group_id]
+
+    async def event_names(self, group_id: str) -> list[str]:
+        return [type(event).__name__ for event in await self.events_of(group_id)]
+
+
+@pytest.fixture(scope="module")
+def groupbuy_options() -> dict[str, Any]:
+    return {}
+
+
+def groupbuy_settings(
+    common: dict[str, Any], ports: dict[str, int], keys: Keys, options: dict[str, Any]
+) -> GroupbuySettings:
+    return GroupbuySettings(
+        **{
+            **common,
+            "catalog_address": f"127.0.0.1:{ports['catalog']}",
+            "order_address": f"127.0.0.1:{ports['order']}",
+            "segmentation_address": f"127.0.0.1:{ports['segmentation']}",
+            "membership_address": f"127.0.0.1:{ports['membership']}",
+            "service_signing_key_file": keys.private,
+            "jobs_poll_seconds": 0.1,
+            "listing_cache_seconds": 0.0,
+            "window_grace_seconds": 0.0,
+            "order_deadline_seconds": 15.0,  # two engineers' suites share two cores
+            **options,
+        }
+    )
+
+
+async def start_groupbuy(settings: GroupbuySettings) -> RunningServer:
+    server = RunningServer(await build_groupbuy(settings), settings)
+    await server.start()
+    return server
+
+
+@pytest.fixture(scope="module")
+async def platform(
+    infra: Infra, keys: Keys, topic_prefix: str, mint: Mint, groupbuy_options: dict[str, Any]
+) -> AsyncIterator[Platform]:
+    async with fresh_database(infra) as database_url:
+        prefix = f"{topic_prefix}gb{uuid.uuid4().hex[:6]}."
+        common: dict[str, Any] = {
+            "grpc_port": 0,
+            "database_url": database_url,
+            "kafka_bootstrap_servers": infra.kafka_bootstrap,
+            "jwt_public_key_file": keys.public,
+            "kafka_topic_prefix": prefix,
+            "database_pool_size": 20,
+        }
+        segmentation_settings = SegmentationSettings(
+            **common, identity_link_salt=SecretStr("salt-for-tests-0123456789")
+        )
+        catalog_settings = CatalogSettings(**common, reservation_expiry_poll_seconds=0.2)
+        async with (
+            running_app(build_segmentation, segmentation_settings) as segmentation,
+            running_app(build_catalog, catalog_settings) as catalog,
+        ):
+            await seed_if_empty(database_url, topic_prefix=prefix)  # merchants and categories
+            membership_settings = MembershipSettings(
+                **common, segmentation_address=f"127.0.0.1:{segmentation.port}", service_signing_key_file=keys.private
+            )
+            async with running_app(build_membership, membership_settings) as membership:
+                shop_settings = order_settings(
+                    common, catalog_port=catalog.port, membership_port=membership.port, keys=keys
+                )
+                async with running_app(build_order, shop_settings) as order:
+                    ports = {
+                        "catalog": catalog.port,
+                        "order": order.port,
+                        "segmentation": segmentation.port,
+                        "membership": membership.port,
+                    }
+                    settings = groupbuy_settings(common, ports, keys, groupbuy_options)
+                    groupbuy = await start_groupbuy(settings)
+                    async with (
+                        open_channel(f"127.0.0.1:{groupbuy.port}", default_timeout=30) as channel,
+                        open_channel(f"127.0.0.1:{order.port}", default_timeout=30) as order_channel,
+                        open_channel(f"127.0.0.1:{catalog.port}", default_timeout=30) as catalog_channel,
+                        open_channel(f"127.0.0.1:{membership.port}", default_timeout=30) as membership_channel,
+                        open_channel(f"127.0.0.1:{segmentation.port}", default_timeout=30) as segmentation_channel,
+                    ):
+                        shop = Shop(
+                            order_grpc.OrderServiceStub(order_channel),
+                            catalog_grpc.CatalogServiceStub(catalog_channel),
+                            membership_grpc.MembershipServiceStub(membership_channel),
+                            seg_grpc.SegmentationServiceStub(segmentation_channel),
+                            shop_settings,
+                            mint,
+                        )
+                        platform = Platform(pb_grpc.GroupbuyServiceStub(channel), shop, settings, mint, groupbuy)
+                        try:
+                            yield platform
+                        finally:
+                            await platform.server.stop()

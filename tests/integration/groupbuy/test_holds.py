@@ -1,0 +1,178 @@
+"""Holds: an unpaid hold expires (the order service cancels the order at pay_by) and frees the seat for
+another buyer (flow 4); a hold no order event ever ends is released by the backstop; the rules a seat
+must pass (per-user limit, daily cap, invites only) each refuse with their own reason."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import grpc
+import pytest
+from pingou.groupbuy.v1 import events_pb2 as events
+from pingou.groupbuy.v1 import groupbuy_pb2 as pb
+from pingou.order.v1 import order_pb2 as order_pb
+
+from libs.grpckit.errors import reason_of
+from tests.integration.groupbuy.conftest import PINGOU, SCHEMA, Platform
+from tests.support.waiting import eventually
+
+pytestmark = pytest.mark.infra
+
+HOLD_SECONDS = 3
+
+
+@pytest.fixture(scope="module")
+def groupbuy_options() -> dict[str, Any]:
+    return {"hold_minutes": HOLD_SECONDS / 60, "hold_backstop_grace_minutes": 1 / 60, "daily_open_cap": 3}
+
+
+async def test_flow_4_an_unpaid_hold_expires_and_another_buyer_takes_the_seat(platform: Platform) -> None:
+    sku = await platform.listing(size=2, stock=5)
+    leader, slow, fast = [await platform.register() for _ in range(3)]
+    opened = await platform.open(leader, sku)
+    await platform.pay(opened)
+    group_id = opened.group.group_id
+    held = await platform.join(slow, group_id=group_id)
+    with pytest.raises(grpc.aio.AioRpcError) as full:
+        await platform.join(fast, group_id=group_id)
+    assert reason_of(full.value) == "GROUP_FULL"
+
+    async def freed() -> bool:
+        return (await platform.get_group(group_id)).seats_taken == 1
+
+    await eventually(freed, timeout=HOLD_SECONDS + 20)
+    assert await platform.shop.state_of(held.order.order_id) == order_pb.ORDER_STATE_CANCELLED
+    taken = await platform.join(fast, group_id=group_id)
+    await platform.pay(taken)
+
+    async def completed() -> bool:
+        return await platform.group_state(group_id) == pb.GROUP_STATE_COMPLETED
+
+    await eventually(completed)
+    group = await platform.get_group(group_id)
+    assert {seat.user_id for seat in group.seats} == {leader, fast}
+    released = [e for e in await platform.events_of(group_id) if isinstance(e, events.SeatReleased)]
+    assert [(e.user_id, e.reason) for e in released] == [(slow, events.RELEASE_REASON_ORDER_CANCELLED)]
+
+    async def stock_settled() -> bool:  # the expired hold's unit came back; the two sold are committed
+        return await platform.shop.stock(PINGOU, sku) == (3, 0)
+
+    await eventually(stock_settled)
+
+
+async def test_a_hold_without_any_order_event_is_released_by_the_backstop(platform: Platform) -> None:
+    sku = await platform.listing(size=3, stock=5)
+    leader, member = await platform.register(), await platform.register()
+    opened = await platform.open(leader, sku)
+    joined = await platform.join(member, group_id=opened.group.group_id)
+    # As if the order service had never answered: the seat knows no order and none will be cancelled.
+    await platform.fetch(
+        f"UPDATE {SCHEMA}.seats SET order_id = NULL, pay_by = now() - interval '2 minutes' WHERE seat_id = $1",  # noqa: S608
+        uuid.UUID(joined.seat.seat_id),
+    )
+
+    async def released() -> bool:
+        rows = await platform.fetch(
+            f"SELECT state, release_reason FROM {SCHEMA}.seats WHERE seat_id = $1",  # noqa: S608
+            uuid.UUID(joined.seat.seat_id),
+        )
+        return (rows[0]["state"], rows[0]["release_reason"]) == ("released", "hold_expired")
+
+    await eventually(released)
+
+
+async def test_each_rule_refuses_with_its_own_reason_and_writes_nothing(platform: Platform) -> None:
+    limited = await platform.listing(size=5, stock=50, per_user_limit=1)
+    invite_only = await platform.listing(size=5, stock=50, strangers_can_join=False, auto_match=False)
+    plus_only = await platform.listing(size=5, stock=50, plus_only=True)
+    buyer, other = await platform.register(), await platform.register()
+
+    first = await platform.open(other, limited)
+    await platform.join(buyer, group_id=first.group.group_id)
+    second = await platform.open(await platform.register(), limited)
+
+    async def refused(call: Any) -> tuple[grpc.StatusCode, str | None]:
+        before = await platform.row_counts()
+        with pytest.raises(grpc.aio.AioRpcError) as error:
+            await call
+        assert await platform.row_counts() == before
+        return error.value.code(), reason_of(error.value)
+
+    assert await refused(platform.join(buyer, group_id=first.group.group_id)) == (
+        grpc.StatusCode.ALREADY_EXISTS,
+        "ALREADY_IN_GROUP",
+    )
+    assert await refused(platform.join(buyer, group_id=second.group.group_id)) == (
+        grpc.StatusCode.FAILED_PRECONDITION,
+        "PER_USER_LIMIT_REACHED",
+    )
+    closed = await platform.open(other, invite_only)
+    assert await refused(platform.join(buyer, group_id=closed.group.group_id)) == (
+        grpc.StatusCode.FAILED_PRECONDITION,
+        "INVITE_REQUIRED",
+    )
+    assert await refused(platform.auto_match(buyer, invite_only)) == (
+        grpc.StatusCode.FAILED_PRECONDITION,
+        "AUTO_MATCH_DISABLED",
+    )
+    assert await refused(platform.open(buyer, plus_only)) == (grpc.StatusCode.FAILED_PRECONDITION, "PLUS_ONLY")
+    await platform.shop.buy_trial(buyer)
+    await platform.open(buyer, plus_only)  # a PLUS member may
+
+    # `other` has now opened three groups today, the cap.
+    await platform.open(other, invite_only)
+    assert await refused(platform.open(other, invite_only)) == (
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+        "DAILY_OPEN_LIMIT_REACHED",
+    )
+    assert await refused(platform.join(buyer, invite_code="ZZZZZZZZZZ")) == (
+        grpc.StatusCode.NOT_FOUND,
+        "INVITE_CODE_NOT_FOUND",
+    )
+
+
+async def test_an_order_refused_for_stock_gives_the_seat_back_with_the_order_services_reason(
+    platform: Platform,
+) -> None:
+    sku = await platform.listing(size=3, stock=1)
+    leader, member, late_leader = [await platform.register() for _ in range(3)]
+    opened = await platform.open(leader, sku)  # takes the only unit
+    with pytest.raises(grpc.aio.AioRpcError) as joining:
+        await platform.join(member, group_id=opened.group.group_id)
+    assert joining.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert reason_of(joining.value) == "OUT_OF_STOCK"
+    assert (await platform.get_group(opened.group.group_id)).seats_taken == 1  # the seat went back
+
+    with pytest.raises(grpc.aio.AioRpcError) as opening:
+        await platform.open(late_leader, sku)
+    assert reason_of(opening.value) == "OUT_OF_STOCK"
+    rows = await platform.fetch(
+        f"""SELECT g.group_id, g.state, g.failure_reason, s.state AS seat FROM {SCHEMA}.groups g
+        JOIN {SCHEMA}.seats s USING (group_id) WHERE g.leader_user_id = $1""",  # noqa: S608
+        late_leader,
+    )
+    assert [(r["state"], r["failure_reason"], r["seat"]) for r in rows] == [
+        ("failed", "leader_order_refused", "released")
+    ]
+    names = await platform.event_names(str(rows[0]["group_id"]))
+    assert names == ["GroupOpened", "SeatHeld", "SeatReleased", "GroupFailed"]
+
+
+async def test_a_retried_call_with_the_same_key_returns_the_first_seat_and_order(platform: Platform) -> None:
+    sku = await platform.listing(size=3, stock=10)
+    leader, member = await platform.register(), await platform.register()
+    first = await platform.open(leader, sku, key="open-1")
+    again = await platform.open(leader, sku, key="open-1")
+    assert (again.group.group_id, again.seat.seat_id, again.order.order_id) == (
+        first.group.group_id,
+        first.seat.seat_id,
+        first.order.order_id,
+    )
+    joined = await platform.join(member, group_id=first.group.group_id, key="join-1")
+    rejoined = await platform.join(member, group_id=first.group.group_id, key="join-1")
+    assert (rejoined.seat.seat_id, rejoined.order.order_id) == (joined.seat.seat_id, joined.order.order_id)
+    assert (await platform.get_group(first.group.group_id)).seats_taken == 2
+    with pytest.raises(grpc.aio.AioRpcError) as twice:
+        await platform.join(member, group_id=first.group.group_id, key="join-2")
+    assert reason_of(twice.value) == "ALREADY_IN_GROUP"

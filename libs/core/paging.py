@@ -33,15 +33,17 @@ def decode_page_token(token: str, *, scope: str, shape: Sequence[type[str] | typ
             type(value) is kind for value, kind in zip(position, shape, strict=True)
         )
     except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
-        raise _bad_token("is not a page token") from None
+        raise bad_page_token("is not a page token") from None
     if not well_formed:
-        raise _bad_token("is not a page token")
+        raise bad_page_token("is not a page token")
     if digest != _digest(scope):
-        raise _bad_token("belongs to another listing")
+        raise bad_page_token("belongs to another listing")
     return list(position)
 
 
-def _bad_token(description: str) -> InvalidArgument:
+def bad_page_token(description: str = "is not a page token") -> InvalidArgument:
+    """The error for a token that decodes but names no position of its listing (callers check their own
+    position values too)."""
     return InvalidArgument(
         f"page_token {description}", reason="INVALID_PAGE_TOKEN", violations=[FieldViolation("page_token", description)]
     )

@@ -7,8 +7,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from libs.core.errors import FieldViolation, InvalidArgument
-from libs.core.paging import decode_page_token, encode_page_token
+from libs.core.paging import bad_page_token, decode_page_token, encode_page_token
 
 DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE = 20, 100
 
@@ -39,7 +38,7 @@ def decode_open_groups(token: str, *, sku_id: str) -> OpenGroupsPage:
     try:
         return OpenGroupsPage(int(taken), _moment(str(expires)), str(uuid.UUID(str(group_id))))
     except ValueError:
-        raise _bad_token() from None
+        raise bad_page_token() from None
 
 
 def encode_user_groups(page: UserGroupsPage, *, user_id: str) -> str:
@@ -51,7 +50,7 @@ def decode_user_groups(token: str, *, user_id: str) -> UserGroupsPage:
     try:
         return UserGroupsPage(_moment(str(held)), str(uuid.UUID(str(seat_id))))
     except ValueError:
-        raise _bad_token() from None
+        raise bad_page_token() from None
 
 
 def _moment(text: str) -> datetime:
@@ -59,10 +58,3 @@ def _moment(text: str) -> datetime:
     if moment.tzinfo is None:
         raise ValueError("a moment without its zone")
     return moment
-
-
-def _bad_token() -> InvalidArgument:
-    description = "is not a page token"
-    return InvalidArgument(
-        f"page_token {description}", reason="INVALID_PAGE_TOKEN", violations=[FieldViolation("page_token", description)]
-    )

@@ -14,7 +14,7 @@ from pingou.order.v1 import order_pb2_grpc as pb_grpc
 from libs.auth import Role, authorize_user_access, current_principal, require_line, require_role
 from libs.core import BusinessLine, InvalidArgument, PermissionDenied, user_line
 from libs.core.ids import REFERENCE_ID
-from libs.core.paging import decode_page_token, encode_page_token
+from libs.core.paging import bad_page_token, decode_page_token, encode_page_token
 from libs.grpckit import Violations
 from libs.grpckit.validation import Validator
 from libs.logs import get_logger
@@ -242,7 +242,7 @@ def _after(token: str, scope: str) -> tuple[datetime, str] | None:
     try:
         return datetime.fromisoformat(str(created_at)), str(order_id)
     except ValueError:
-        raise InvalidArgument("page_token is not a page token", reason="INVALID_PAGE_TOKEN") from None
+        raise bad_page_token() from None
 
 
 # --- the servicer

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from libs.core import FieldViolation, InvalidArgument
-from libs.core.paging import decode_page_token, encode_page_token
+from libs.core.paging import bad_page_token, decode_page_token, encode_page_token
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,10 +21,5 @@ class PageToken:
     def decode(cls, token: str, *, segment_id: str) -> PageToken:
         version, after = decode_page_token(token, scope=f"segment:{segment_id}", shape=(int, int))
         if not (isinstance(version, int) and isinstance(after, int) and version > 0 and after >= 0):
-            description = "is not a page token"
-            raise InvalidArgument(
-                f"page_token {description}",
-                reason="INVALID_PAGE_TOKEN",
-                violations=[FieldViolation("page_token", description)],
-            )
+            raise bad_page_token()
         return cls(segment_id, version, after)

@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from libs.core.paging import bad_page_token, decode_page_token, encode_page_token
 
 DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE = 20, 100
+# What a real position can hold: a forged token outside these would overflow the columns (int4,
+# timestamptz) and must be refused as a bad token, not fail inside the database.
+MAX_SEATS_TAKEN = 50
+EARLIEST, LATEST = datetime(2000, 1, 1, tzinfo=UTC), datetime(9999, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +40,10 @@ def encode_open_groups(page: OpenGroupsPage, *, sku_id: str) -> str:
 def decode_open_groups(token: str, *, sku_id: str) -> OpenGroupsPage:
     taken, expires, group_id = decode_page_token(token, scope=f"open:{sku_id}", shape=(int, str, str))
     try:
-        return OpenGroupsPage(int(taken), _moment(str(expires)), str(uuid.UUID(str(group_id))))
+        seats_taken = int(taken)
+        if not 0 <= seats_taken <= MAX_SEATS_TAKEN:
+            raise ValueError("seats_taken out of range")
+        return OpenGroupsPage(seats_taken, _moment(str(expires)), str(uuid.UUID(str(group_id))))
     except ValueError:
         raise bad_page_token() from None
 
@@ -57,4 +64,6 @@ def _moment(text: str) -> datetime:
     moment = datetime.fromisoformat(text)
     if moment.tzinfo is None:
         raise ValueError("a moment without its zone")
+    if not EARLIEST <= moment <= LATEST:
+        raise ValueError("a moment out of range")
     return moment

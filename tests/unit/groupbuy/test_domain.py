@@ -6,11 +6,13 @@ from __future__ import annotations
 import asyncio
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 
 import pytest
 from pingou.groupbuy.v1 import groupbuy_pb2 as pb
 
 from libs.core import FailedPrecondition, InvalidArgument
+from libs.core.paging import encode_page_token
 from services.groupbuy.domain.model import (
     INVITE_ALPHABET,
     INVITE_CODE_LENGTH,
@@ -101,6 +103,28 @@ def test_page_tokens_round_trip_and_belong_to_their_listing() -> None:
     assert other_sku.value.reason == "INVALID_PAGE_TOKEN"
     with pytest.raises(InvalidArgument):
         decode_user_groups(encode_open_groups(page, sku_id="pu_1"), user_id="pu_1")
+
+
+@pytest.mark.parametrize(
+    ("position", "scope"),
+    [
+        ([2**40, NOW.isoformat(), GROUP.group_id], "open:sku-1"),  # int4 overflow in the query
+        ([-1, NOW.isoformat(), GROUP.group_id], "open:sku-1"),
+        ([3, "0001-01-01T00:00:00+05:00", GROUP.group_id], "open:sku-1"),  # before year 1 in UTC
+        (["0001-01-01T00:00:00+05:00", GROUP.group_id], "user:pu_1"),
+        (["9999-12-31T23:59:59-05:00", GROUP.group_id], "user:pu_1"),  # after year 9999 in UTC
+    ],
+)
+def test_a_forged_page_token_out_of_range_is_a_bad_page_token(position: list[str | int], scope: str) -> None:
+    token = encode_page_token(position, scope=scope)
+    decode = (
+        partial(decode_open_groups, sku_id="sku-1")
+        if scope.startswith("open:")
+        else partial(decode_user_groups, user_id="pu_1")
+    )
+    with pytest.raises(InvalidArgument) as refused:
+        decode(token)
+    assert refused.value.reason == "INVALID_PAGE_TOKEN"
 
 
 def _buyer(**changes: object) -> pb.Buyer:

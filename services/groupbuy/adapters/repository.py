@@ -99,8 +99,12 @@ WITH released AS (
     WHERE g.group_id = per_group.group_id AND g.state = 'open'
     RETURNING g.group_id, g.sku_id
 ), uncounted AS (
-    UPDATE user_sku_groups u SET active = u.active - 1 FROM released JOIN freed USING (group_id)
-    WHERE u.user_id = released.user_id AND u.sku_id = freed.sku_id
+    -- Counted per (user, SKU) first: an UPDATE ... FROM changes a row once however many rows join it, so
+    -- two seats of one user in two groups of a SKU must come as one row of n = 2.
+    UPDATE user_sku_groups u SET active = u.active - c.n
+    FROM (SELECT released.user_id, freed.sku_id, count(*)::int AS n FROM released JOIN freed USING (group_id)
+          GROUP BY released.user_id, freed.sku_id) c
+    WHERE u.user_id = c.user_id AND u.sku_id = c.sku_id
 )
 SELECT {_SEAT_COLUMNS} FROM released
 """

@@ -204,6 +204,19 @@ class Platform:
     async def count(self, sql: str, *args: Any) -> int:
         return int((await self.fetch(sql, *args))[0][0])
 
+    async def counter_drift(self) -> list[asyncpg.Record]:
+        """(user, SKU) rows whose per-user counter is not the user's unreleased seats in open groups of the
+        SKU (the per-user limit's invariant): empty when the counters are right."""
+        return await self.fetch(
+            f"""SELECT user_id, sku_id, coalesce(u.active, 0) AS counted, coalesce(c.n, 0) AS actual
+            FROM {SCHEMA}.user_sku_groups u
+            FULL JOIN (SELECT s.user_id, g.sku_id, count(*)::int AS n FROM {SCHEMA}.seats s
+                       JOIN {SCHEMA}.groups g USING (group_id)
+                       WHERE g.state = 'open' AND s.state <> 'released' GROUP BY s.user_id, g.sku_id) c
+                USING (user_id, sku_id)
+            WHERE coalesce(u.active, 0) <> coalesce(c.n, 0)"""  # noqa: S608  -- a fixed schema
+        )
+
     async def row_counts(self) -> tuple[int, ...]:
         """Rows of every groupbuy table and of the order service's orders: what a refused call must not change."""
         counts = [await self.count(f"SELECT count(*) FROM {SCHEMA}.{table}") for table in GROUPBUY_TABLES]  # noqa: S608

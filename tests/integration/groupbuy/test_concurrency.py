@@ -73,6 +73,7 @@ async def test_1000_concurrent_joins_over_100_groups_of_5_never_overfill_and_com
         WHERE s.group_id = g.group_id AND s.state <> 'released')"""  # noqa: S608
     )
     assert (over, twice, mismatched) == (0, 0, 0)
+    assert await platform.counter_drift() == []  # every (user, SKU) counts its seats in open groups
     assert len(joined) == GROUPS * (SIZE - 1)  # plenty of attempts: every seat was taken, none twice
 
     await asyncio.gather(*(limited(platform.pay(result)) for result in [*opened, *joined]))
@@ -87,5 +88,6 @@ async def test_1000_concurrent_joins_over_100_groups_of_5_never_overfill_and_com
         FROM {SCHEMA}.groups g JOIN {SCHEMA}.seats s USING (group_id) GROUP BY g.group_id, g.seats_paid"""  # noqa: S608
     )
     assert all((row["seats_paid"], row["paid_seats"]) == (SIZE, SIZE) for row in paid_per_group)
+    assert await platform.counter_drift() == []  # completed groups count for nobody any more
     completions = Counter(key for key, event in await platform.published() if isinstance(event, events.GroupCompleted))
     assert completions == Counter({group_id: 1 for group_id in group_ids})

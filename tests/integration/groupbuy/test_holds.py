@@ -5,6 +5,7 @@ must pass (per-user limit, daily cap, invites only) each refuse with their own r
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 import grpc
@@ -13,7 +14,10 @@ from pingou.groupbuy.v1 import events_pb2 as events
 from pingou.groupbuy.v1 import groupbuy_pb2 as pb
 from pingou.order.v1 import order_pb2 as order_pb
 
+from libs.database import create_pool
 from libs.grpckit.errors import reason_of
+from services.groupbuy.adapters.repository import GroupRepository
+from services.groupbuy.domain.model import ReleaseReason
 from tests.integration.groupbuy.conftest import PINGOU, SCHEMA, Platform
 from tests.support.waiting import eventually
 
@@ -176,3 +180,31 @@ async def test_a_retried_call_with_the_same_key_returns_the_first_seat_and_order
     with pytest.raises(grpc.aio.AioRpcError) as twice:
         await platform.join(member, group_id=first.group.group_id, key="join-2")
     assert reason_of(twice.value) == "ALREADY_IN_GROUP"
+
+
+async def test_releasing_one_buyers_seats_in_two_groups_of_a_sku_at_once_frees_both_counts(
+    platform: Platform,
+) -> None:
+    sku = await platform.listing(size=3, stock=10, per_user_limit=2)
+    buyer = await platform.register()
+    opened = [await platform.open(await platform.register(), sku) for _ in range(2)]
+    joined = [await platform.join(buyer, group_id=result.group.group_id) for result in opened]
+    assert await platform.counter_drift() == []
+
+    # One batch releasing both (as the backstop or a failed group does): the buyer's count of open groups
+    # of the SKU drops by two, not one, so the per-user limit does not keep refusing them.
+    pool = await create_pool(platform.database_url, schema=SCHEMA, application_name="test-release")
+    try:
+        released = await GroupRepository(pool).release_seats(
+            [result.seat.seat_id for result in joined], reason=ReleaseReason.HOLD_EXPIRED, at=datetime.now(UTC)
+        )
+    finally:
+        await pool.close()
+    assert len(released) == 2
+    assert await platform.counter_drift() == []
+    rows = await platform.fetch(
+        f"SELECT active FROM {SCHEMA}.user_sku_groups WHERE user_id = $1 AND sku_id = $2",  # noqa: S608
+        buyer,
+        sku,
+    )
+    assert [row["active"] for row in rows] == [0]

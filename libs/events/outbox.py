@@ -14,11 +14,23 @@ from libs.core import BusinessLine
 from libs.events.envelope import build_envelope
 from libs.tracing import current_traceparent, inject_headers
 
-# $1..$6 are the arrays of `OutboxRows.arguments()`.
-OUTBOX_INSERT = """
+
+def outbox_insert(first: int = 1, *, only_with: str | None = None) -> str:
+    """The INSERT of `OutboxRows.arguments()` as parameters $first..$first+5. `only_with` names a CTE (or
+    table) the rows are cross-joined with, so a statement that appends its events in a CTE inserts them
+    only when that CTE yielded a row (e.g. only when the change they describe was made)."""
+    p = [f"${first + i}" for i in range(6)]
+    beside = f", {only_with}" if only_with else ""
+    # Parameter numbers and a CTE name from code, never input.
+    return f"""
 INSERT INTO outbox (event_id, topic, key, event_type, payload, headers)
-SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::bytea[], $6::jsonb[])
-"""
+SELECT e.* FROM unnest({p[0]}::uuid[], {p[1]}::text[], {p[2]}::text[], {p[3]}::text[], {p[4]}::bytea[],
+    {p[5]}::jsonb[]) AS e{beside}
+"""  # noqa: S608
+
+
+# $1..$6 are the arrays of `OutboxRows.arguments()`.
+OUTBOX_INSERT = outbox_insert()
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,8 +29,8 @@ from services.groupbuy.adapters.eligibility import (
 from services.groupbuy.adapters.orders import GrpcOrders, open_order_channel
 from services.groupbuy.entrypoints.grpc_api import SERVICE, VALIDATORS, GroupbuyServicer
 from services.groupbuy.entrypoints.jobs import HoldBackstopJob, IdentityJob, WindowJob
+from services.groupbuy.service_layer.context import Context
 from services.groupbuy.service_layer.lifecycle import order_handlers
-from services.groupbuy.service_layer.seats import Context
 from services.groupbuy.service_layer.unit_of_work import GROUP_AGGREGATE, UnitOfWork
 
 NAME = "groupbuy"

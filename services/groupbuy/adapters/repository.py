@@ -18,6 +18,7 @@ import asyncpg
 
 from libs.core import AlreadyExists, DomainError, FailedPrecondition, ResourceExhausted
 from libs.events import OutboxRows
+from libs.events.outbox import outbox_insert
 from services.groupbuy.domain.model import (
     FailureReason,
     Group,
@@ -39,11 +40,11 @@ _GROUP_COLUMNS = """group_id, sku_id, leader_user_id, state, size, seats_taken, 
 _SEAT_COLUMNS = """seat_id, group_id, user_id, leader, state, invite_code, inviter_user_id, unit_price_minor,
     shipping_city, channel, order_id, held_at, pay_by, paid_at, release_reason"""
 
-# The outbox rows ride in the statement as arrays ($n..$n+5); they are inserted only when the seat is.
-_ANNOUNCE = """announced AS (
-    INSERT INTO outbox (event_id, topic, key, event_type, payload, headers)
-    SELECT e.* FROM unnest({0}::uuid[], {1}::text[], {2}::text[], {3}::text[], {4}::bytea[], {5}::jsonb[]) AS e,
-        seat)"""
+
+def _announce(first: int) -> str:
+    """The outbox rows ride in the statement as arrays ($first..$first+5); inserted only when the seat is."""
+    return f"announced AS ({outbox_insert(first, only_with='seat')})"
+
 
 _COUNT_USER = """counted AS (
     INSERT INTO user_sku_groups AS u (user_id, sku_id, active, max_active)
@@ -61,7 +62,7 @@ WITH taken AS (
         unit_price_minor, shipping_city, channel, held_at, pay_by)
     SELECT $2, group_id, $3, false, $4, $5, $6, group_price_minor, $7, $8, $9, $10 FROM taken
     RETURNING user_id
-), {_COUNT_USER.format("taken")}, {_ANNOUNCE.format("$11", "$12", "$13", "$14", "$15", "$16")}
+), {_COUNT_USER.format("taken")}, {_announce(11)}
 SELECT {_GROUP_COLUMNS} FROM taken
 """
 
@@ -81,7 +82,7 @@ WITH opened AS (
 ), {_COUNT_USER.format("opened")}, capped AS (
     INSERT INTO daily_opens AS d (user_id, day, opened, cap) SELECT user_id, $20, 1, $21 FROM seat
     ON CONFLICT (user_id, day) DO UPDATE SET opened = d.opened + 1, cap = excluded.cap
-), {_ANNOUNCE.format("$22", "$23", "$24", "$25", "$26", "$27")}
+), {_announce(22)}
 SELECT {_GROUP_COLUMNS} FROM opened
 """
 

@@ -55,18 +55,6 @@ class GroupTerms:
 
 
 @dataclass(frozen=True, slots=True)
-class Eligibility:
-    """The checks a group asks of a buyer before a seat is held (the rest the database refuses)."""
-
-    new_user_only: bool
-    plus_only: bool
-
-    @classmethod
-    def of(cls, terms: GroupTerms | Group) -> Eligibility:
-        return cls(new_user_only=terms.new_user_only, plus_only=terms.plus_only)
-
-
-@dataclass(frozen=True, slots=True)
 class Buyer:
     user_id: str
     shipping_city: str

@@ -35,7 +35,8 @@ from services.groupbuy.domain.paging import (
     encode_user_groups,
 )
 from services.groupbuy.service_layer import queries, seats
-from services.groupbuy.service_layer.seats import Context, SeatTaken
+from services.groupbuy.service_layer.context import Context
+from services.groupbuy.service_layer.seats import SeatTaken
 
 SERVICE = pb.DESCRIPTOR.services_by_name["GroupbuyService"].full_name
 SKU_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")  # catalog's SKU ids

@@ -5,7 +5,7 @@ from __future__ import annotations
 from libs.core import NotFound
 from services.groupbuy.domain.model import Group, Seat, SeatState
 from services.groupbuy.domain.paging import OpenGroupsPage, UserGroupsPage
-from services.groupbuy.service_layer.seats import Context
+from services.groupbuy.service_layer.context import Context
 
 
 async def group_with_seats(context: Context, group_id: str) -> tuple[Group, list[Seat]]:

@@ -11,18 +11,14 @@ and a hold nobody ever pays is released by the order's cancellation or, failing 
 from __future__ import annotations
 
 import asyncio
-from collections import OrderedDict
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import timedelta
 
-import asyncpg
 from pingou.order.v1 import order_pb2
 
-from libs.core import AlreadyExists, DomainError, FailedPrecondition, NotFound, Unavailable
+from libs.core import AlreadyExists, DomainError, FailedPrecondition, Unavailable
 from libs.events import outbox_rows
 from libs.logs import get_logger
-from services.groupbuy.adapters.repository import GroupRepository
 from services.groupbuy.domain.model import (
     Buyer,
     FailureReason,
@@ -38,15 +34,15 @@ from services.groupbuy.domain.model import (
     shanghai_day,
 )
 from services.groupbuy.service_layer import announcements as announce
-from services.groupbuy.service_layer.ports import Eligibility, GroupOrder, Listings, Orders
-from services.groupbuy.service_layer.unit_of_work import GROUP_AGGREGATE, UnitOfWork
+from services.groupbuy.service_layer.context import Context
+from services.groupbuy.service_layer.ports import GroupOrder
+from services.groupbuy.service_layer.unit_of_work import GROUP_AGGREGATE
 
 log = get_logger(__name__)
 
 AUTO_MATCH_CANDIDATES = 5
 # Auto-match never puts a buyer into a group about to end: they could not pay in time.
 AUTO_MATCH_MIN_REMAINING = timedelta(minutes=1)
-GROUP_CACHE_SIZE = 100_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,57 +50,6 @@ class SeatTaken:
     group: Group
     seat: Seat
     order: order_pb2.Order
-
-
-@dataclass
-class Context:
-    pool: asyncpg.Pool
-    orders: Orders
-    listings: Listings
-    eligibility: Eligibility
-    topic_prefix: str
-    hold: timedelta  # the payment time limit of a seat
-    daily_open_cap: int
-    clock: Callable[[], datetime]
-    # A group's terms, window and share code never change, nor whose an invite code is: joins read them
-    # from here, not the database.
-    _groups: OrderedDict[str, Group] = field(default_factory=OrderedDict)
-    _invites: OrderedDict[str, tuple[str, str]] = field(default_factory=OrderedDict)
-
-    @property
-    def repository(self) -> GroupRepository:
-        """Over the pool: each statement is its own transaction (the hot path's single statements)."""
-        return GroupRepository(self.pool)
-
-    def uow(self) -> UnitOfWork:
-        return UnitOfWork(self.pool, announce.LINE, topic_prefix=self.topic_prefix)
-
-    async def group_terms(self, group_id: str) -> Group:
-        """The group as opened (its counts may be stale: use them for nothing but messages)."""
-        cached = self._groups.get(group_id)
-        if cached is None:
-            cached = await self.repository.group(group_id)
-            if cached is None:
-                raise NotFound(f"no group {group_id}", reason="GROUP_NOT_FOUND")
-            self.remember(cached)
-        return cached
-
-    async def invite(self, invite_code: str) -> tuple[str, str]:
-        """(group id, inviter) of an invite code."""
-        cached = self._invites.get(invite_code)
-        if cached is None:
-            owner = await self.repository.seat_by_invite(invite_code)
-            if owner is None:
-                raise NotFound("no group has this invite code", reason="INVITE_CODE_NOT_FOUND")
-            cached = self._invites[invite_code] = (owner.group_id, owner.user_id)
-            if len(self._invites) > GROUP_CACHE_SIZE:
-                self._invites.popitem(last=False)
-        return cached
-
-    def remember(self, group: Group) -> None:
-        self._groups[group.group_id] = group
-        if len(self._groups) > GROUP_CACHE_SIZE:
-            self._groups.popitem(last=False)
 
 
 # --- eligibility

@@ -48,9 +48,11 @@ class GroupbuySettings(ServiceSettings):
     membership_address: ServiceAddress
     service_signing_key_file: PrivateKeyFile
     hold_minutes: float = Field(default=15.0, gt=0, le=24 * 60)  # the payment time limit of a seat
-    # A group fails this long after its window ended: a payment made in time whose event is still on its
-    # way completes it instead of being refunded.
+    # A group fails this long after its window ended (and only once no seat waits on a known order's
+    # payment or cancellation): an order whose OrderPlaced is still on its way is waited for this long.
     window_grace_seconds: float = Field(default=5.0, ge=0, le=600)
+    # ... and fails anyway this long after its window, taking the events it waits for as lost.
+    window_fallback_minutes: float = Field(default=30.0, gt=0, le=24 * 60)
     hold_backstop_grace_minutes: float = Field(default=10.0, gt=0, le=24 * 60)
     daily_open_cap: int = Field(default=20, ge=1, le=10_000)
     listing_cache_seconds: float = Field(default=5.0, ge=0, le=600)
@@ -104,7 +106,12 @@ async def build_app(settings: GroupbuySettings) -> GrpcApp:
     uow = partial(UnitOfWork, pool, LINE, topic_prefix=prefix)
     poll = settings.jobs_poll_seconds
     jobs = [
-        WindowJob(uow, poll_seconds=poll, grace=timedelta(seconds=settings.window_grace_seconds)),
+        WindowJob(
+            uow,
+            poll_seconds=poll,
+            grace=timedelta(seconds=settings.window_grace_seconds),
+            fallback=timedelta(minutes=settings.window_fallback_minutes),
+        ),
         HoldBackstopJob(uow, grace=timedelta(minutes=settings.hold_backstop_grace_minutes), poll_seconds=poll),
         IdentityJob(uow, eligibility, poll_seconds=poll * 5),
     ]

@@ -36,7 +36,7 @@ Executor: TypeAlias = asyncpg.Connection | asyncpg.Pool
 
 _GROUP_COLUMNS = """group_id, sku_id, leader_user_id, state, size, seats_taken, seats_paid, group_price_minor,
     leader_price_minor, per_user_limit, new_user_only, plus_only, strangers_can_join, auto_match, share_code,
-    opened_at, expires_at, closed_at, flagged"""
+    opened_at, expires_at, closed_at, flagged, failure_reason"""
 _SEAT_COLUMNS = """seat_id, group_id, user_id, leader, state, invite_code, inviter_user_id, unit_price_minor,
     shipping_city, channel, order_id, held_at, pay_by, paid_at, release_reason"""
 
@@ -119,11 +119,13 @@ WHERE order_id = $1 OR (order_id IS NULL AND group_id = $2 AND user_id = $3 AND 
 ORDER BY order_id IS NULL LIMIT 1 FOR UPDATE
 """
 
+# Only a seat of an open group becomes paid: a payment for a seat of a closed group must be refunded, not
+# counted (the caller announces the outcome again for it).
 _PAY_SEAT = f"""
 WITH paid AS (
-    UPDATE seats SET state = 'paid', paid_at = $2, order_id = coalesce(order_id, $3)
-    WHERE seat_id = $1 AND state = 'held'
-    RETURNING group_id
+    UPDATE seats s SET state = 'paid', paid_at = $2, order_id = coalesce(s.order_id, $3)
+    FROM groups g WHERE s.seat_id = $1 AND s.state = 'held' AND g.group_id = s.group_id AND g.state = 'open'
+    RETURNING s.group_id
 ), counted AS (
     UPDATE groups g SET seats_paid = g.seats_paid + 1,
         state = CASE WHEN g.seats_paid + 1 = g.size AND g.expires_at > $2 THEN 'completed' ELSE g.state END,
@@ -142,9 +144,14 @@ FROM (SELECT s.user_id, g.sku_id, count(*)::int AS n FROM seats s JOIN groups g 
 WHERE u.user_id = c.user_id AND u.sku_id = c.sku_id
 """
 
+# An open group whose window ended fails once no seat is still held with a known order: that order's
+# OrderPaid or OrderCancelled (the order service cancels at pay_by, which is never after the window) is
+# on its way and decides between completion and failure. Past the fallback ($4), lost events are assumed.
 _FAIL_DUE = f"""
 WITH due AS (
-    SELECT group_id FROM groups WHERE state = 'open' AND expires_at <= $3
+    SELECT group_id FROM groups g WHERE state = 'open' AND expires_at <= $3
+        AND (expires_at <= $4 OR NOT EXISTS (
+            SELECT 1 FROM seats s WHERE s.group_id = g.group_id AND s.state = 'held' AND s.order_id IS NOT NULL))
     ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED
 )
 UPDATE groups g SET state = 'failed', closed_at = $1, failure_reason = '{FailureReason.WINDOW_ENDED.value}'
@@ -249,9 +256,10 @@ class GroupRepository:
         row = await self._db.fetchrow(_PAY_SEAT, seat_id, paid_at, order_id, now)
         return None if row is None else group_from_row(row)
 
-    async def fail_due(self, *, ended_by: datetime, now: datetime, limit: int) -> list[Group]:
-        """Fails up to `limit` open groups whose window ended by `ended_by`."""
-        rows = await self._db.fetch(_FAIL_DUE, now, limit, ended_by)
+    async def fail_due(self, *, ended_by: datetime, given_up_by: datetime, now: datetime, limit: int) -> list[Group]:
+        """Fails up to `limit` open groups whose window ended by `ended_by` and which wait for no known order
+        (or whose window ended by `given_up_by`, whatever they wait for)."""
+        rows = await self._db.fetch(_FAIL_DUE, now, limit, ended_by, given_up_by)
         return [group_from_row(row) for row in rows]
 
     async def fail_group(self, group_id: str, *, reason: FailureReason, now: datetime) -> Group | None:
@@ -268,9 +276,13 @@ class GroupRepository:
         await self._db.execute(_UNCOUNT_CLOSED, list(group_ids))
 
     async def claim_stale_holds(self, *, before: datetime, limit: int) -> list[str]:
+        """Held seats whose order never became known, with a payment limit before `before`. A seat with a
+        known order is ended by that order's events only (OrderPaid may still be on its way). Their groups
+        are locked too (skipping locked ones), so the release waits on no lock in the wrong order."""
         rows = await self._db.fetch(
-            """SELECT seat_id FROM seats WHERE state = 'held' AND pay_by < $1
-            ORDER BY pay_by LIMIT $2 FOR UPDATE SKIP LOCKED""",
+            """SELECT s.seat_id FROM seats s JOIN groups g USING (group_id)
+            WHERE s.state = 'held' AND s.order_id IS NULL AND s.pay_by < $1
+            ORDER BY s.pay_by LIMIT $2 FOR UPDATE OF s, g SKIP LOCKED""",
             before,
             limit,
         )
@@ -290,6 +302,12 @@ class GroupRepository:
         )
 
     # --- reads
+
+    async def lock_group(self, group_id: str) -> Group | None:
+        """The group, locked until the transaction ends. Taken before any of its seats' rows, in every path
+        that changes both, so two paths never wait on each other's locks."""
+        row = await self._db.fetchrow(f"SELECT {_GROUP_COLUMNS} FROM groups WHERE group_id = $1 FOR UPDATE", group_id)
+        return None if row is None else group_from_row(row)
 
     async def group(self, group_id: str) -> Group | None:
         row = await self._db.fetchrow(f"SELECT {_GROUP_COLUMNS} FROM groups WHERE group_id = $1", group_id)
@@ -398,6 +416,7 @@ def group_from_row(row: Any) -> Group:
         expires_at=row["expires_at"],
         closed_at=row["closed_at"],
         flagged=row["flagged"],
+        failure_reason=None if row["failure_reason"] is None else FailureReason(row["failure_reason"]),
     )
 
 

@@ -31,6 +31,7 @@ class ReleaseReason(StrEnum):
     ORDER_CANCELLED = "order_cancelled"
     ORDER_REFUSED = "order_refused"
     HOLD_EXPIRED = "hold_expired"
+    GROUP_CLOSED = "group_closed"  # the group failed while the seat was held
 
 
 class FailureReason(StrEnum):
@@ -83,6 +84,7 @@ class Group:
     expires_at: datetime
     closed_at: datetime | None
     flagged: bool
+    failure_reason: FailureReason | None = None
 
     def why_no_seat(self, now: datetime) -> FailedPrecondition:
         """The reason a seat could not be taken in this group (read after the conditional update refused)."""

@@ -36,22 +36,26 @@ class _Job:
 
 
 class WindowJob(_Job):
-    """Fails the open groups whose window ended (GroupFailed: the order service refunds and cancels)."""
+    """Fails the open groups whose window ended and that wait for no known order's payment or cancellation
+    (GroupFailed: the order service refunds and cancels); after `fallback`, whatever they wait for."""
 
     def __init__(self, uow: Callable[[], UnitOfWork], *, poll_seconds: float, grace: timedelta = timedelta(0),
-                 batch_size: int = 200, clock: Clock = lambda: datetime.now(UTC)):  # fmt: skip
+                 fallback: timedelta = timedelta(minutes=30), batch_size: int = 200,
+                 clock: Clock = lambda: datetime.now(UTC)):  # fmt: skip
         super().__init__(poll_seconds=poll_seconds, batch_size=batch_size)
-        self._uow, self._grace, self._now = uow, grace, clock
+        self._uow, self._grace, self._fallback, self._now = uow, grace, fallback, clock
 
     async def run_once(self) -> int:
-        failed = await lifecycle.fail_due_groups(self._uow(), now=self._now(), grace=self._grace, limit=self.batch_size)
+        failed = await lifecycle.fail_due_groups(
+            self._uow(), now=self._now(), grace=self._grace, fallback=self._fallback, limit=self.batch_size
+        )
         if failed:
             log.info("groups_failed", count=len(failed))
         return len(failed)
 
 
 class HoldBackstopJob(_Job):
-    """Releases holds still unpaid `grace` after their payment limit, when no order event ended them."""
+    """Releases holds still unpaid `grace` after their payment limit whose order never became known."""
 
     def __init__(self, uow: Callable[[], UnitOfWork], *, grace: timedelta, poll_seconds: float,
                  batch_size: int = 200, clock: Clock = lambda: datetime.now(UTC)):  # fmt: skip

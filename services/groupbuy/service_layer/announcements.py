@@ -19,6 +19,7 @@ RELEASE_TO_PROTO = {
     ReleaseReason.ORDER_CANCELLED: events.RELEASE_REASON_ORDER_CANCELLED,
     ReleaseReason.ORDER_REFUSED: events.RELEASE_REASON_ORDER_REFUSED,
     ReleaseReason.HOLD_EXPIRED: events.RELEASE_REASON_HOLD_EXPIRED,
+    ReleaseReason.GROUP_CLOSED: events.RELEASE_REASON_GROUP_CLOSED,
 }
 FAILURE_TO_PROTO = {
     FailureReason.WINDOW_ENDED: events.FAILURE_REASON_WINDOW_ENDED,
@@ -77,7 +78,7 @@ def seat_released(seat: Seat, *, reason: ReleaseReason, at: datetime) -> events.
     )
 
 
-def group_completed(group: Group, paid: Sequence[Seat]) -> events.GroupCompleted:
+def group_completed(group: Group, paid: Sequence[Seat], *, reannounced: bool = False) -> events.GroupCompleted:
     assert group.closed_at is not None
     return events.GroupCompleted(
         group_id=group.group_id,
@@ -86,10 +87,13 @@ def group_completed(group: Group, paid: Sequence[Seat]) -> events.GroupCompleted
         order_ids=[seat.order_id for seat in paid if seat.order_id],
         opened_at=timestamp(group.opened_at),
         completed_at=timestamp(group.closed_at),
+        reannounced=reannounced,
     )
 
 
-def group_failed(group: Group, seats: Sequence[Seat], reason: FailureReason) -> events.GroupFailed:
+def group_failed(
+    group: Group, seats: Sequence[Seat], reason: FailureReason, *, reannounced: bool = False
+) -> events.GroupFailed:
     assert group.closed_at is not None
     return events.GroupFailed(
         group_id=group.group_id,
@@ -99,6 +103,7 @@ def group_failed(group: Group, seats: Sequence[Seat], reason: FailureReason) -> 
         unpaid_order_ids=[s.order_id for s in seats if s.order_id and s.paid_at is None],
         failed_at=timestamp(group.closed_at),
         reason=FAILURE_TO_PROTO[reason],
+        reannounced=reannounced,
     )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
@@ -19,7 +20,7 @@ from pingou.order.v1 import order_pb2
 
 from libs.events import ConsumedEvent
 from libs.logs import get_logger
-from services.groupbuy.domain.model import FailureReason, Group, GroupState, ReleaseReason, SeatState
+from services.groupbuy.domain.model import FailureReason, Group, GroupState, ReleaseReason, Seat, SeatState
 from services.groupbuy.service_layer import announcements as announce
 from services.groupbuy.service_layer.ports import LinkedAccounts
 from services.groupbuy.service_layer.unit_of_work import GROUP_AGGREGATE, UnitOfWork
@@ -91,27 +92,56 @@ def _is_uuid(text: str) -> bool:
 async def pay_seat(
     uow: UnitOfWork, *, order_id: str, group_id: str, user_id: str, paid_at: datetime, now: datetime
 ) -> None:
-    """The order was paid: its held seat becomes paid, and the group completes if that was the last seat."""
+    """The order was paid: its held seat becomes paid, and the group completes if that was the last seat.
+    A payment for a seat of a group that has already ended is not counted: the outcome is announced again
+    with this order, so the order service refunds it."""
+    group = await uow.groups.lock_group(group_id)  # before the seat: the order every path locks them in
     seat = await uow.groups.seat_of_order(order_id=order_id, group_id=group_id, user_id=user_id)
-    if seat is None or seat.state is not SeatState.HELD:
-        # The order service refunds payments that come after a cancellation; no seat is held for them.
-        log.warning("payment_without_held_seat", order_id=order_id, group_id=group_id, seat=seat and seat.state)
+    if group is None or seat is None:
+        log.warning("payment_without_seat", order_id=order_id, group_id=group_id)
         return
-    group = await uow.groups.pay_seat(seat.seat_id, order_id=order_id, paid_at=paid_at, now=now)
-    seats_paid = 0 if group is None else group.seats_paid
+    if group.state is not GroupState.OPEN:
+        if seat.state is not SeatState.PAID:
+            await _announce_again(uow, group, replace(seat, order_id=order_id, paid_at=paid_at))
+        return
+    if seat.state is not SeatState.HELD:
+        # Released while the group is open (its order was cancelled: the order service refunds a payment
+        # for a cancelled order; or no order was known in time: the group's outcome refunds it, as the
+        # order service refunds every paid order of a group that is not among the completed ones).
+        log.warning("payment_without_held_seat", order_id=order_id, group_id=group_id, seat=seat.state)
+        return
+    counted = await uow.groups.pay_seat(seat.seat_id, order_id=order_id, paid_at=paid_at, now=now)
+    assert counted is not None  # held, and its group open and locked
     uow.publish(
-        GROUP_AGGREGATE, group_id, announce.seat_paid(seat, order_id=order_id, paid_at=paid_at, seats_paid=seats_paid)
+        GROUP_AGGREGATE,
+        group_id,
+        announce.seat_paid(seat, order_id=order_id, paid_at=paid_at, seats_paid=counted.seats_paid),
     )
-    if group is not None and group.state is GroupState.COMPLETED:
-        await uow.groups.uncount_closed([group.group_id])
+    if counted.state is GroupState.COMPLETED:
+        await uow.groups.uncount_closed([counted.group_id])
+        paid = await uow.groups.seats([counted.group_id], states=[SeatState.PAID])
+        uow.publish(GROUP_AGGREGATE, group_id, announce.group_completed(counted, paid))
+        log.info("group_completed", group_id=group_id, size=counted.size)
+
+
+async def _announce_again(uow: UnitOfWork, group: Group, late: Seat) -> None:
+    """A payment came for a seat of a group that has ended: the outcome is published again (marked as a
+    repeat) so the order service refunds it. A failed group names it among the paid orders (all of which
+    are refunded); a completed group names its members again, and the order service refunds any paid
+    order of the group that is not one of them."""
+    log.warning("payment_for_closed_group", order_id=late.order_id, group_id=group.group_id, group=group.state)
+    if group.state is GroupState.FAILED:
+        reason = group.failure_reason or FailureReason.WINDOW_ENDED
+        uow.publish(GROUP_AGGREGATE, group.group_id, announce.group_failed(group, [late], reason, reannounced=True))
+    else:
         paid = await uow.groups.seats([group.group_id], states=[SeatState.PAID])
-        uow.publish(GROUP_AGGREGATE, group_id, announce.group_completed(group, paid))
-        log.info("group_completed", group_id=group_id, size=group.size)
+        uow.publish(GROUP_AGGREGATE, group.group_id, announce.group_completed(group, paid, reannounced=True))
 
 
 async def release_order_seat(uow: UnitOfWork, *, order_id: str, group_id: str, user_id: str, now: datetime) -> None:
     """The order was cancelled unpaid (its hold expired, the buyer cancelled, the group failed): the seat
     is released, and free again while its group is open."""
+    await uow.groups.lock_group(group_id)  # before the seat: the order every path locks them in
     seat = await uow.groups.seat_of_order(order_id=order_id, group_id=group_id, user_id=user_id)
     if seat is None or seat.state is not SeatState.HELD:
         return
@@ -123,29 +153,42 @@ async def release_order_seat(uow: UnitOfWork, *, order_id: str, group_id: str, u
 # --- durable jobs (claimed with SKIP LOCKED: any number of replicas share them)
 
 
-async def fail_due_groups(uow: UnitOfWork, *, now: datetime, grace: timedelta, limit: int) -> list[Group]:
-    """Fails up to `limit` open groups whose window ended more than `grace` ago, announcing each in the same
-    transaction. The grace lets a payment made inside the window, whose event is still on its way, complete
-    the group instead of being refunded."""
+async def fail_due_groups(
+    uow: UnitOfWork, *, now: datetime, grace: timedelta, fallback: timedelta, limit: int
+) -> list[Group]:
+    """Fails up to `limit` open groups whose window ended more than `grace` ago and that wait for no known
+    order's payment or cancellation (or whose window ended more than `fallback` ago: those events are
+    taken as lost), announcing each in the same transaction. A payment made inside the window, whose
+    event is still on its way, thus completes the group instead of being refunded, however late it comes."""
     async with uow:
-        failed = await uow.groups.fail_due(ended_by=now - grace, now=now, limit=limit)
-        if failed:
-            ids = [group.group_id for group in failed]
-            await uow.groups.uncount_closed(ids)
-            members = await uow.groups.seats(ids, states=[SeatState.HELD, SeatState.PAID])
-            for group in failed:
-                own = [seat for seat in members if seat.group_id == group.group_id]
-                uow.publish(
-                    GROUP_AGGREGATE,
-                    group.group_id,
-                    announce.group_failed(group, own, FailureReason.WINDOW_ENDED),
-                )
+        failed = await uow.groups.fail_due(ended_by=now - grace, given_up_by=now - fallback, now=now, limit=limit)
+        await announce_failures(uow, failed, FailureReason.WINDOW_ENDED, now=now)
     return failed
 
 
+async def announce_failures(uow: UnitOfWork, failed: Sequence[Group], reason: FailureReason, *, now: datetime) -> None:
+    """The rest of failing groups (just marked failed, in this transaction): they no longer count towards
+    their members' per-user limits, GroupFailed names their paid and unpaid orders, and every seat still
+    held is released, so no order can be placed or paid into them any more."""
+    if not failed:
+        return
+    ids = [group.group_id for group in failed]
+    await uow.groups.uncount_closed(ids)
+    members = await uow.groups.seats(ids, states=[SeatState.HELD, SeatState.PAID])
+    for group in failed:
+        own = [seat for seat in members if seat.group_id == group.group_id]
+        uow.publish(GROUP_AGGREGATE, group.group_id, announce.group_failed(group, own, reason))
+    held = [seat.seat_id for seat in members if seat.state is SeatState.HELD]
+    for seat in await uow.groups.release_seats(held, reason=ReleaseReason.GROUP_CLOSED, at=now) if held else []:
+        uow.publish(
+            GROUP_AGGREGATE, seat.group_id, announce.seat_released(seat, reason=ReleaseReason.GROUP_CLOSED, at=now)
+        )
+
+
 async def release_stale_holds(uow: UnitOfWork, *, before: datetime, now: datetime, limit: int) -> int:
-    """Backstop: holds whose payment limit ended long ago (`before`) with no order event to end them (the
-    order was never placed, or its events are lost) are released."""
+    """Backstop: holds whose payment limit ended long ago (`before`) and whose order never became known (it
+    was never placed, or its OrderPlaced is lost) are released. A hold with a known order is ended by that
+    order's OrderPaid or OrderCancelled, however late they come (or, if lost, when its group fails)."""
     async with uow:
         stale = await uow.groups.claim_stale_holds(before=before, limit=limit)
         released = await uow.groups.release_seats(stale, reason=ReleaseReason.HOLD_EXPIRED, at=now) if stale else []

@@ -34,6 +34,7 @@ from services.groupbuy.domain.model import (
     shanghai_day,
 )
 from services.groupbuy.service_layer import announcements as announce
+from services.groupbuy.service_layer import lifecycle
 from services.groupbuy.service_layer.context import Context
 from services.groupbuy.service_layer.ports import GroupOrder
 from services.groupbuy.service_layer.unit_of_work import GROUP_AGGREGATE
@@ -133,7 +134,7 @@ async def open_group(context: Context, buyer: Buyer, sku_id: str) -> SeatTaken:
             events=rows,
         )
     except AlreadyExists:
-        return await _replay(context, buyer)
+        return await _replay(context, buyer, sku_id=sku_id)
     context.remember(group)
     return await _place_order(context, group, _seat_of(seat))
 
@@ -154,6 +155,10 @@ async def join_group(
     await check_eligibility(context, buyer.user_id, new_user_only=group.new_user_only, plus_only=group.plus_only)
     taken = await _hold(context, buyer, group, inviter=inviter)
     if taken is None:
+        # A retry of a join that took its seat (the group has filled or completed since) gets that seat.
+        replayed = await _replay_or_none(context, buyer, group_id=group.group_id)
+        if replayed is not None:
+            return replayed
         current = await context.repository.group(group.group_id)
         assert current is not None
         raise current.why_no_seat(context.clock())
@@ -180,7 +185,7 @@ async def _hold(context: Context, buyer: Buyer, group: Group, *, inviter: str | 
     try:
         after = await context.repository.hold_seat(seat, per_user_limit=group.per_user_limit, events=rows)
     except AlreadyExists as error:
-        replayed = await _replay_or_none(context, buyer)
+        replayed = await _replay_or_none(context, buyer, sku_id=group.sku_id, group_id=group.group_id)
         if replayed is None:
             raise error from None
         return replayed
@@ -198,7 +203,7 @@ async def auto_match(context: Context, buyer: Buyer, sku_id: str) -> SeatTaken:
     if not terms.auto_match:
         raise FailedPrecondition("auto-match is not offered for this SKU", reason="AUTO_MATCH_DISABLED")
     await check_eligibility(context, buyer.user_id, new_user_only=terms.new_user_only, plus_only=terms.plus_only)
-    replayed = await _replay_or_none(context, buyer)
+    replayed = await _replay_or_none(context, buyer, sku_id=sku_id)
     if replayed is not None:
         return replayed
     candidates = await context.repository.candidates(
@@ -249,47 +254,61 @@ async def _place_order(context: Context, group: Group, seat: Seat) -> SeatTaken:
 
 async def release_refused_seat(context: Context, seat: Seat) -> None:
     """The order could not be placed: the seat goes back, and a group whose leader could not order fails
-    (nobody else can have paid yet: their orders belong to a group that never started)."""
+    (its other seats, held by buyers who joined meanwhile, are released with it and their orders cancelled
+    by the order service on GroupFailed)."""
+    await release_seat(context, seat, reason=ReleaseReason.ORDER_REFUSED, fail_group=seat.leader)
+    log.info("seat_released_order_refused", group_id=seat.group_id, user_id=seat.user_id, leader=seat.leader)
+
+
+async def release_seat(context: Context, seat: Seat, *, reason: ReleaseReason, fail_group: bool = False) -> None:
+    """Releases the seat if still held (SeatReleased) and, with `fail_group`, fails its group if open."""
     now = context.clock()
     async with context.uow() as uow:
-        released = await uow.groups.release_seats([seat.seat_id], reason=ReleaseReason.ORDER_REFUSED, at=now)
-        for seat_released in released:
-            uow.publish(
-                GROUP_AGGREGATE,
-                seat.group_id,
-                announce.seat_released(seat_released, reason=ReleaseReason.ORDER_REFUSED, at=now),
-            )
-        if seat.leader:
+        await uow.groups.lock_group(seat.group_id)  # before the seat: the order every path locks them in
+        for released in await uow.groups.release_seats([seat.seat_id], reason=reason, at=now):
+            uow.publish(GROUP_AGGREGATE, seat.group_id, announce.seat_released(released, reason=reason, at=now))
+        if fail_group:
             failed = await uow.groups.fail_group(seat.group_id, reason=FailureReason.LEADER_ORDER_REFUSED, now=now)
             if failed is not None:
-                await uow.groups.uncount_closed([failed.group_id])
-                members = await uow.groups.seats([failed.group_id], states=[SeatState.HELD, SeatState.PAID])
-                uow.publish(
-                    GROUP_AGGREGATE,
-                    failed.group_id,
-                    announce.group_failed(failed, members, FailureReason.LEADER_ORDER_REFUSED),
-                )
-    log.info("seat_released_order_refused", group_id=seat.group_id, user_id=seat.user_id, leader=seat.leader)
+                await lifecycle.announce_failures(uow, [failed], FailureReason.LEADER_ORDER_REFUSED, now=now)
 
 
 # --- retries with the same idempotency key
 
 
-async def _replay_or_none(context: Context, buyer: Buyer) -> SeatTaken | None:
+async def _replay_or_none(
+    context: Context, buyer: Buyer, *, sku_id: str | None = None, group_id: str | None = None
+) -> SeatTaken | None:
+    """The seat this request key took before (None if it took none). The key of a call for another SKU or
+    another group is refused (REQUEST_KEY_REUSED) rather than answered with a seat the caller did not ask for."""
     first = await context.repository.seat_by_request(buyer.user_id, buyer.request_key)
     if first is None:
         return None
-    return await _replay_seat(context, first)
+    if group_id is not None and first.group_id != group_id:
+        raise _key_reused(first)
+    group = await context.repository.group(first.group_id)
+    assert group is not None
+    if sku_id is not None and group.sku_id != sku_id:
+        raise _key_reused(first)
+    return await _replay_seat(context, group, first)
 
 
-async def _replay(context: Context, buyer: Buyer) -> SeatTaken:
-    replayed = await _replay_or_none(context, buyer)
+def _key_reused(seat: Seat) -> AlreadyExists:
+    return AlreadyExists(
+        "this idempotency key was used for a seat in another group",
+        reason="REQUEST_KEY_REUSED",
+        metadata={"group_id": seat.group_id},
+    )
+
+
+async def _replay(context: Context, buyer: Buyer, *, sku_id: str) -> SeatTaken:
+    replayed = await _replay_or_none(context, buyer, sku_id=sku_id)
     if replayed is None:
         raise AlreadyExists("this idempotency key was used for another seat", reason="REQUEST_KEY_REUSED")
     return replayed
 
 
-async def _replay_seat(context: Context, seat: Seat) -> SeatTaken:
+async def _replay_seat(context: Context, group: Group, seat: Seat) -> SeatTaken:
     """The first call's result again: the same seat, and its order placed again under the same key (the
     order service returns the order it placed the first time)."""
     if seat.state is SeatState.RELEASED:
@@ -298,10 +317,13 @@ async def _replay_seat(context: Context, seat: Seat) -> SeatTaken:
             reason="SEAT_RELEASED",
             metadata={"group_id": seat.group_id},
         )
-    group = await context.repository.group(seat.group_id)
-    assert group is not None
     if seat.order_id is not None:
         return SeatTaken(group, seat, await context.orders.get_order(seat.order_id))
+    if group.state is not GroupState.OPEN:
+        # An order placed now would belong to a group whose outcome was already announced (and acted on
+        # by the order service): nobody would ever refund it. The seat goes back instead.
+        await release_seat(context, seat, reason=ReleaseReason.GROUP_CLOSED)
+        raise group.why_no_seat(context.clock())
     if seat.pay_by <= context.clock():
         # No order is known and none can be placed for a hold that has ended: the backstop releases it.
         raise FailedPrecondition(f"the seat's payment time ended at {seat.pay_by.isoformat()}", reason="HOLD_ENDED")

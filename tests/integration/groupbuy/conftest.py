@@ -173,9 +173,8 @@ class Platform:
     async def restart_groupbuy(self) -> None:
         """Stop the service (SIGTERM-like: drain, stop workers, close pools) and start a new one on the same
         port, as a deploy or a crash-and-restart would."""
-        await self.server.stop()
-        self.settings = self.settings.model_copy(update={"grpc_port": self.server.port})
-        self.server = await start_groupbuy(self.settings)
+        await self.stop_groupbuy()
+        await self.start_groupbuy_again()
 
     async def pay(self, result: pb.SeatResult) -> order_pb.Order:
         return await self.shop.pay(result.order)
@@ -185,13 +184,39 @@ class Platform:
 
     # --- time travel and what was written
 
-    async def end_window(self, group_id: str) -> None:
-        """The group's window ended a moment ago (as if it had been opened a day earlier)."""
+    async def end_window(self, group_id: str, *, unpaid_too: bool = True) -> None:
+        """The group's window ended a moment ago (as if it had been opened a day earlier); so did the
+        payment time of its unpaid seats and orders (`unpaid_too`), which never outlasts the window: the
+        order service cancels those orders."""
         await self.fetch(
             f"""UPDATE {SCHEMA}.groups SET opened_at = opened_at - interval '1 day',
             expires_at = now() - interval '1 second' WHERE group_id = $1""",  # noqa: S608  -- a fixed schema
             uuid.UUID(group_id),
         )
+        if not unpaid_too:
+            return
+        await self.fetch(
+            f"""UPDATE {SCHEMA}.seats SET pay_by = least(pay_by, now() - interval '1 second')
+            WHERE group_id = $1 AND state = 'held'""",  # noqa: S608  -- a fixed schema
+            uuid.UUID(group_id),
+        )
+        await self.fetch(
+            """UPDATE order_pingou.orders SET pay_by = least(pay_by, now() - interval '1 second')
+            WHERE group_id = $1 AND state = 'pending_payment'""",
+            group_id,
+        )
+
+    async def stop_groupbuy(self) -> None:
+        """Groupbuy goes down (SIGTERM-like); the other services keep running and publishing."""
+        await self.server.stop()
+        self.settings = self.settings.model_copy(update={"grpc_port": self.server.port})
+
+    async def start_groupbuy_again(self) -> None:
+        self.server = await start_groupbuy(self.settings)
+
+    async def seat_row(self, seat_id: str) -> asyncpg.Record:
+        (row,) = await self.fetch(f"SELECT * FROM {SCHEMA}.seats WHERE seat_id = $1", uuid.UUID(seat_id))  # noqa: S608
+        return row
 
     async def fetch(self, sql: str, *args: Any) -> list[asyncpg.Record]:
         connection = await asyncpg.connect(self.database_url)

@@ -70,6 +70,11 @@ async def test_a_hold_without_any_order_event_is_released_by_the_backstop(platfo
     leader, member = await platform.register(), await platform.register()
     opened = await platform.open(leader, sku)
     joined = await platform.join(member, group_id=opened.group.group_id)
+
+    async def order_known() -> bool:
+        return (await platform.seat_row(joined.seat.seat_id))["order_id"] is not None
+
+    await eventually(order_known)  # OrderPlaced handled: it will not come again to name the order
     # As if the order service had never answered: the seat knows no order and none will be cancelled.
     await platform.fetch(
         f"UPDATE {SCHEMA}.seats SET order_id = NULL, pay_by = now() - interval '2 minutes' WHERE seat_id = $1",  # noqa: S608
@@ -208,3 +213,32 @@ async def test_releasing_one_buyers_seats_in_two_groups_of_a_sku_at_once_frees_b
         sku,
     )
     assert [row["active"] for row in rows] == [0]
+
+
+async def test_the_backstop_leaves_a_hold_whose_order_is_known_to_that_orders_events(platform: Platform) -> None:
+    sku = await platform.listing(size=3, stock=5)
+    opened = await platform.open(await platform.register(), sku)
+    await platform.pay(opened)
+
+    async def paid() -> bool:
+        return (await platform.seat_row(opened.seat.seat_id))["state"] == "paid"
+
+    await eventually(paid)
+    joined = await platform.join(await platform.register(), group_id=opened.group.group_id)
+
+    async def order_known() -> bool:
+        return (await platform.seat_row(joined.seat.seat_id))["order_id"] is not None
+
+    await eventually(order_known)
+    # groupbuy's own record of the payment limit passed long ago, but the order's OrderPaid or OrderCancelled
+    # may still be on its way: only the order service's cancellation (at its pay_by) ends the hold.
+    await platform.fetch(
+        f"UPDATE {SCHEMA}.seats SET pay_by = now() - interval '2 minutes' WHERE seat_id = $1",  # noqa: S608
+        uuid.UUID(joined.seat.seat_id),
+    )
+
+    async def released() -> str | None:
+        row = await platform.seat_row(joined.seat.seat_id)
+        return str(row["release_reason"]) if row["state"] == "released" else None
+
+    assert await eventually(released, timeout=HOLD_SECONDS + 20) == "order_cancelled"

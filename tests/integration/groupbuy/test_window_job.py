@@ -79,3 +79,37 @@ async def _drain(job: WindowJob) -> int:
     while handled := await job.run_once():
         total += handled
     return total
+
+
+async def _held_seat(pool: asyncpg.Pool, group_id: uuid.UUID, *, order_id: str | None) -> uuid.UUID:
+    seat_id = uuid.uuid4()
+    now = datetime.now(UTC)
+    await pool.execute(
+        """INSERT INTO seats (seat_id, group_id, user_id, leader, request_key, invite_code, unit_price_minor,
+            shipping_city, channel, held_at, pay_by, order_id)
+        VALUES ($1, $2, $3, false, 'k', $4, 100, '临沂', 2, $5, $5, $6)""",
+        seat_id,
+        group_id,
+        f"pu_{seat_id.hex[:8]}",
+        uuid.uuid4().hex[:10],
+        now - timedelta(hours=1),
+        order_id,
+    )
+    await pool.execute("UPDATE groups SET seats_taken = seats_taken + 1 WHERE group_id = $1", group_id)
+    return seat_id
+
+
+async def test_a_group_waits_for_its_known_orders_events_until_the_fallback(pool: asyncpg.Pool) -> None:
+    waiting, unknown = await _groups(pool, 2, ended_ago=timedelta(minutes=5))
+    await _held_seat(pool, waiting, order_id="po_paid_in_time")  # its OrderPaid may still be on its way
+    orderless = await _held_seat(pool, unknown, order_id=None)  # no order known: nothing to wait for
+    assert await _job(pool).run_once() == 1
+    states = dict(await pool.fetch("SELECT group_id, state FROM groups WHERE group_id = ANY($1)", [waiting, unknown]))
+    assert states == {waiting: "open", unknown: "failed"}
+    # Failing a group releases its held seats: no order can be placed or paid into it any more.
+    assert await pool.fetchval("SELECT release_reason FROM seats WHERE seat_id = $1", orderless) == "group_closed"
+
+    past_fallback = WindowJob(partial(UnitOfWork, pool, BusinessLine.PINGOU), poll_seconds=0.01,
+                              fallback=timedelta(minutes=4))  # fmt: skip
+    assert await past_fallback.run_once() == 1  # the events are taken as lost
+    assert await pool.fetchval("SELECT state FROM groups WHERE group_id = $1", waiting) == "failed"

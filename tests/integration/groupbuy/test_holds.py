@@ -72,7 +72,7 @@ async def test_a_hold_without_any_order_event_is_released_by_the_backstop(platfo
     joined = await platform.join(member, group_id=opened.group.group_id)
 
     async def order_known() -> bool:
-        return (await platform.seat_row(joined.seat.seat_id))["order_id"] is not None
+        return bool((await platform.seat_row(joined.seat.seat_id))["order_id"] is not None)
 
     await eventually(order_known)  # OrderPlaced handled: it will not come again to name the order
     # As if the order service had never answered: the seat knows no order and none will be cancelled.
@@ -221,13 +221,13 @@ async def test_the_backstop_leaves_a_hold_whose_order_is_known_to_that_orders_ev
     await platform.pay(opened)
 
     async def paid() -> bool:
-        return (await platform.seat_row(opened.seat.seat_id))["state"] == "paid"
+        return bool((await platform.seat_row(opened.seat.seat_id))["state"] == "paid")
 
     await eventually(paid)
     joined = await platform.join(await platform.register(), group_id=opened.group.group_id)
 
     async def order_known() -> bool:
-        return (await platform.seat_row(joined.seat.seat_id))["order_id"] is not None
+        return bool((await platform.seat_row(joined.seat.seat_id))["order_id"] is not None)
 
     await eventually(order_known)
     # groupbuy's own record of the payment limit passed long ago, but the order's OrderPaid or OrderCancelled

@@ -32,7 +32,8 @@ from services.groupbuy.domain.paging import (
     encode_user_groups,
 )
 from services.groupbuy.entrypoints.grpc_api import validate_join, validate_list_open, validate_open
-from services.groupbuy.service_layer.seats import Context, check_eligibility
+from services.groupbuy.service_layer.context import Context
+from services.groupbuy.service_layer.seats import check_eligibility
 
 NOW = datetime(2026, 6, 18, 10, 0, tzinfo=UTC)
 GROUP = Group(

@@ -193,6 +193,21 @@ def group_to_proto(group: Group, members: Sequence[Seat] = ()) -> pb.Group:
     )
 
 
+def seen_by_buyer(group: pb.Group, viewer: str) -> pb.Group:
+    """What a buyer (`user` role) may see of a group: their own seat in full; of the others only their
+    state, leader flag and times (no user ids, invite codes or order ids); the share code and the leader's
+    id only if they are a member. Strangers still see all they need to join (by group id)."""
+    member = any(seat.user_id == viewer and seat.state != pb.SEAT_STATE_RELEASED for seat in group.seats)
+    if not member:
+        group.share_code = ""
+        group.leader_user_id = ""
+    for seat in group.seats:
+        if seat.user_id != viewer:
+            for name in ("user_id", "invite_code", "inviter_user_id", "order_id"):
+                seat.ClearField(name)
+    return group
+
+
 def result_to_proto(taken: SeatTaken) -> pb.SeatResult:
     seat = seat_to_proto(taken.seat)
     if not seat.order_id:
@@ -240,12 +255,18 @@ class GroupbuyServicer(pb_grpc.GroupbuyServiceServicer):
             token = encode_open_groups(
                 OpenGroupsPage(last.seats_taken, last.expires_at, last.group_id), sku_id=request.sku_id
             )
-        return pb.ListGroupsResponse(groups=[group_to_proto(group) for group in found], next_page_token=token)
+        viewer = current_principal()
+        groups = [group_to_proto(group) for group in found]
+        if not viewer.has_role(*READERS_OF_USERS):
+            groups = [seen_by_buyer(group, viewer.subject) for group in groups]
+        return pb.ListGroupsResponse(groups=groups, next_page_token=token)
 
     async def GetGroup(self, request: pb.GetGroupRequest, context: grpc.aio.ServicerContext) -> pb.Group:
-        require_line(current_principal(), BusinessLine.PINGOU)
+        viewer = current_principal()
+        require_line(viewer, BusinessLine.PINGOU)
         group, members = await queries.group_with_seats(self._context, request.group_id)
-        return group_to_proto(group, members)
+        full = group_to_proto(group, members)
+        return full if viewer.has_role(*READERS_OF_USERS) else seen_by_buyer(full, viewer.subject)
 
     async def ListUserGroups(
         self, request: pb.ListUserGroupsRequest, context: grpc.aio.ServicerContext

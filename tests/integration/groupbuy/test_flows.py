@@ -153,3 +153,46 @@ async def test_a_free_leader_seat_is_paid_at_once_and_the_members_pay_the_group_
         return await platform.group_state(opened.group.group_id) == pb.GROUP_STATE_COMPLETED
 
     await eventually(completed)
+
+
+async def test_buyers_see_only_their_own_invite_code_and_order_and_strangers_no_share_code(
+    platform: Platform,
+) -> None:
+    sku = await platform.listing(size=3, stock=10)
+    leader, member, stranger = [await platform.register() for _ in range(3)]
+    opened = await platform.open(leader, sku)
+    joined = await platform.join(member, invite_code=opened.group.share_code)
+    group_id = opened.group.group_id
+
+    async def orders_known() -> bool:
+        return all(seat.order_id for seat in (await platform.get_group(group_id)).seats)
+
+    await eventually(orders_known)
+    full = await platform.get_group(group_id)  # a service sees everything
+    assert {seat.invite_code for seat in full.seats} == {opened.seat.invite_code, joined.seat.invite_code}
+
+    as_member: pb.Group = await platform.groupbuy.GetGroup(
+        pb.GetGroupRequest(group_id=group_id), metadata=platform.as_user(member)
+    )
+    (own,) = [seat for seat in as_member.seats if seat.user_id == member]
+    (other,) = [seat for seat in as_member.seats if seat.seat_id != own.seat_id]
+    assert (own.invite_code, own.order_id, own.inviter_user_id) == (
+        joined.seat.invite_code,
+        joined.order.order_id,
+        leader,
+    )
+    assert (other.user_id, other.invite_code, other.order_id, other.leader) == ("", "", "", True)
+    assert as_member.share_code == opened.group.share_code  # a member may share the group
+
+    as_stranger: pb.Group = await platform.groupbuy.GetGroup(
+        pb.GetGroupRequest(group_id=group_id), metadata=platform.as_user(stranger)
+    )
+    assert (as_stranger.share_code, as_stranger.leader_user_id) == ("", "")
+    assert len(as_stranger.seats) == 2
+    assert all((s.user_id, s.invite_code, s.order_id, s.inviter_user_id) == ("", "", "", "") for s in as_stranger.seats)
+    listed = await platform.groupbuy.ListOpenGroups(
+        pb.ListOpenGroupsRequest(sku_id=sku), metadata=platform.as_user(stranger)
+    )
+    assert [(g.group_id, g.share_code, g.leader_user_id) for g in listed.groups] == [(group_id, "", "")]
+    # What the stranger needs to join is there: the group's id.
+    await platform.join(stranger, group_id=listed.groups[0].group_id)

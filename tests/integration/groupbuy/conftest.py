@@ -121,9 +121,15 @@ class Platform:
         return sku_id
 
     async def register(
-        self, line: BusinessLine = PINGOU, *, phone: str | None = None, unionid: str | None = None
+        self,
+        line: BusinessLine = PINGOU,
+        *,
+        phone: str | None = None,
+        unionid: str | None = None,
+        city: str = "临沂",
+        channel: seg_pb.Channel.ValueType = seg_pb.CHANNEL_WECHAT_MINI_PROGRAM,
     ) -> str:
-        request = seg_pb.RegisterUserRequest(city="临沂", channel=seg_pb.CHANNEL_WECHAT_MINI_PROGRAM)
+        request = seg_pb.RegisterUserRequest(city=city, channel=channel)
         if phone is not None:
             request.identities.append(seg_pb.ExternalIdentity(kind=seg_pb.IDENTITY_KIND_PHONE, value=phone))
         if unionid is not None:

@@ -21,7 +21,28 @@ pytestmark = pytest.mark.infra
 
 async def test_flow_2_open_invite_auto_match_all_paid_completes_once_and_orders_move_on(platform: Platform) -> None:
     sku = await platform.listing(size=3, stock=10)
-    a, b, c = [await platform.register() for _ in range(3)]
+    # Three buyers from three city tiers and channels; c also has a mall account (same phone) that has
+    # bought before, so c is not new to the company while a and b are.
+    phone = "13800004321"
+    mall_buyer = await platform.register(BusinessLine.MALL, phone=phone, channel=seg_pb.CHANNEL_MALL_APP)
+    mall_sku = await platform.shop.new_sku(BusinessLine.MALL, stock=5)
+    mall_order = await platform.shop.place_mall(mall_buyer, [(mall_sku, 1)])
+    await platform.shop.pay(mall_order)
+    a = await platform.register(city="临沂", channel=seg_pb.CHANNEL_WECHAT_MINI_PROGRAM)  # tier 2
+    b = await platform.register(city="玉溪", channel=seg_pb.CHANNEL_PINGOU_APP)  # tier 5
+    c = await platform.register(city="无名镇", channel=seg_pb.CHANNEL_H5, phone=phone)  # not in the table: 6
+
+    async def new_to_company(user_id: str) -> bool:
+        reply = await platform.shop.segmentation.IsNewToCompany(
+            seg_pb.IsNewToCompanyRequest(user_id=user_id), metadata=platform.shop.service(BusinessLine.PINGOU)
+        )
+        return bool(reply.new_to_company)
+
+    async def c_known_to_have_ordered() -> bool:
+        return not await new_to_company(c)
+
+    await eventually(c_known_to_have_ordered)
+    assert [await new_to_company(user) for user in (a, b)] == [True, True]
 
     opened = await platform.open(a, sku)
     assert opened.seat.leader
@@ -58,16 +79,28 @@ async def test_flow_2_open_invite_auto_match_all_paid_completes_once_and_orders_
     assert sorted(done.order_ids) == sorted(r.order.order_id for r in (opened, joined, matched))
 
     # Segmentation built the three buyers' profiles from the same events (analytics reads those too).
-    async def profiled() -> bool:
-        for user_id in (a, b, c):
-            user = await platform.shop.segmentation.GetUser(
+    async def profiles() -> list[seg_pb.User]:
+        return [
+            await platform.shop.segmentation.GetUser(
                 seg_pb.GetUserRequest(user_id=user_id), metadata=platform.shop.service(BusinessLine.PINGOU)
             )
-            if user.profile.order_count != 1:
-                return False
-        return True
+            for user_id in (a, b, c)
+        ]
+
+    async def profiled() -> bool:
+        return all(
+            user.profile.order_count == 1 and user.profile.HasField("first_order_at") for user in await profiles()
+        )
 
     await eventually(profiled)
+    seen = [(user.city_tier, user.city_known, user.channel) for user in await profiles()]
+    assert seen == [
+        (2, True, seg_pb.CHANNEL_WECHAT_MINI_PROGRAM),
+        (5, True, seg_pb.CHANNEL_PINGOU_APP),
+        (6, False, seg_pb.CHANNEL_H5),
+    ]
+    # Having bought, nobody of the three is new to the company any more.
+    assert [await new_to_company(user) for user in (a, b, c)] == [False, False, False]
 
 
 async def test_flow_5_new_user_group_refuses_an_existing_mall_buyer_linked_by_identity(platform: Platform) -> None:

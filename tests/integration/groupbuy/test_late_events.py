@@ -20,7 +20,10 @@ from pingou.order.v1 import order_pb2 as order_pb
 from libs.core import BusinessLine
 from libs.database import create_pool
 from libs.grpckit.errors import reason_of
+from services.groupbuy.adapters.repository import GroupRepository
+from services.groupbuy.domain.model import ReleaseReason
 from services.groupbuy.entrypoints.jobs import WindowJob
+from services.groupbuy.service_layer import lifecycle
 from services.groupbuy.service_layer.unit_of_work import UnitOfWork
 from tests.integration.groupbuy.conftest import SCHEMA, Platform
 from tests.support.waiting import eventually
@@ -221,3 +224,38 @@ async def test_the_same_key_for_another_group_is_refused_not_answered_with_the_f
     # The same key for the same group is still the retry it always was.
     again = await platform.join(buyer, group_id=first.group.group_id, key="the-one-key")
     assert again.seat.seat_id == taken.seat.seat_id
+
+
+async def test_a_payment_for_a_seat_of_a_completed_group_repeats_the_completion_with_its_members(
+    platform: Platform,
+) -> None:
+    opened, late = await _half_paid_pair(platform)
+    group_id = opened.group.group_id
+    # The late member's hold was freed (its payment not yet known) and another buyer completed the group.
+    pool = await create_pool(platform.database_url, schema=SCHEMA, application_name="test-late-payment")
+    try:
+        await GroupRepository(pool).release_seats(
+            [late.seat.seat_id], reason=ReleaseReason.HOLD_EXPIRED, at=datetime.now(UTC)
+        )
+        other = await platform.join(await platform.register(), group_id=group_id)
+        await platform.pay(other)
+        await eventually(partial(_state, platform, group_id, pb.GROUP_STATE_COMPLETED))
+
+        # Now the late member's OrderPaid is handled.
+        async with UnitOfWork(pool, BusinessLine.PINGOU, topic_prefix=platform.settings.kafka_topic_prefix) as uow:
+            await lifecycle.pay_seat(
+                uow,
+                order_id=late.order.order_id,
+                group_id=group_id,
+                user_id=late.seat.user_id,
+                paid_at=datetime.now(UTC),
+                now=datetime.now(UTC),
+            )
+    finally:
+        await pool.close()
+    completions = [e for e in await platform.events_of(group_id) if isinstance(e, events.GroupCompleted)]
+    assert [e.reannounced for e in completions] == [False, True]
+    members = sorted([opened.order.order_id, other.order.order_id])
+    assert [sorted(e.order_ids) for e in completions] == [members, members]  # the late order is not one
+    assert (await platform.seat_row(late.seat.seat_id))["state"] == "released"
+    assert (await platform.get_group(group_id)).seats_paid == 2

@@ -165,8 +165,12 @@ async def join_group(
     return taken
 
 
-async def _hold(context: Context, buyer: Buyer, group: Group, *, inviter: str | None) -> SeatTaken | None:
-    """Holds a seat in the group and places its order; None when the group had no seat to give."""
+async def _hold(
+    context: Context, buyer: Buyer, group: Group, *, inviter: str | None, any_group_of_sku: bool = False
+) -> SeatTaken | None:
+    """Holds a seat in the group and places its order; None when the group had no seat to give. A request
+    key that took a seat already returns that seat if it is in this group (or, for auto-match,
+    `any_group_of_sku`, in any group of the SKU)."""
     now = context.clock()
     seat = SeatRequest(
         seat_id=new_id(),
@@ -185,7 +189,8 @@ async def _hold(context: Context, buyer: Buyer, group: Group, *, inviter: str | 
     try:
         after = await context.repository.hold_seat(seat, per_user_limit=group.per_user_limit, events=rows)
     except AlreadyExists as error:
-        replayed = await _replay_or_none(context, buyer, sku_id=group.sku_id, group_id=group.group_id)
+        in_group = None if any_group_of_sku else group.group_id
+        replayed = await _replay_or_none(context, buyer, sku_id=group.sku_id, group_id=in_group)
         if replayed is None:
             raise error from None
         return replayed
@@ -216,7 +221,7 @@ async def auto_match(context: Context, buyer: Buyer, sku_id: str) -> SeatTaken:
     )
     for candidate in candidates:
         try:
-            taken = await _hold(context, buyer, candidate, inviter=None)
+            taken = await _hold(context, buyer, candidate, inviter=None, any_group_of_sku=True)
         except DomainError as error:
             if error.reason in ("ALREADY_IN_GROUP",):
                 continue

@@ -104,8 +104,10 @@ class Profile:
 
 
 PROFILES: Final = {
-    "dev": Profile("dev", pg_port=54320, kafka_port=19092, controller_port=19093, durable=True),
-    "test": Profile("test", pg_port=54330, kafka_port=19192, controller_port=19193, durable=False),
+    # Every local port is below 32768, outside Linux's ephemeral range (32768-60999): a port in that range
+    # can be held for a minute by some client connection's TIME_WAIT, and then a server cannot bind it.
+    "dev": Profile("dev", pg_port=25432, kafka_port=19092, controller_port=19093, durable=True),
+    "test": Profile("test", pg_port=25433, kafka_port=19192, controller_port=19193, durable=False),
 }
 
 

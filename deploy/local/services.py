@@ -35,13 +35,14 @@ class ServiceSpec:
     setup: tuple[str, ...] = ("migrate",)  # run in order before the service starts
 
 
-# The product services, in start order. Each issue that adds a service adds its line here.
+# The product services, in start order. Each issue that adds a service adds its line here. Ports are below
+# 32768, outside the ephemeral range, as infra.py explains.
 SERVICES: tuple[ServiceSpec, ...] = (
-    ServiceSpec("catalog", "services.catalog", port=50051, metrics_port=9151, setup=("migrate", "seed")),
-    ServiceSpec("segmentation", "services.segmentation", port=50053, metrics_port=9153),
-    ServiceSpec("membership", "services.membership", port=50054, metrics_port=9154),
-    ServiceSpec("order", "services.order", port=50055, metrics_port=9155),
-    ServiceSpec("groupbuy", "services.groupbuy", port=50052, metrics_port=9152),
+    ServiceSpec("catalog", "services.catalog", port=20051, metrics_port=9151, setup=("migrate", "seed")),
+    ServiceSpec("segmentation", "services.segmentation", port=20053, metrics_port=9153),
+    ServiceSpec("membership", "services.membership", port=20054, metrics_port=9154),
+    ServiceSpec("order", "services.order", port=20055, metrics_port=9155),
+    ServiceSpec("groupbuy", "services.groupbuy", port=20052, metrics_port=9152),
 )
 
 

@@ -10,9 +10,12 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from google.protobuf.message import Message
+from pingou.events.v1 import envelope_pb2
 
 from libs.core import BusinessLine
 from libs.events import build_envelope
+from tests.support.database import count
+from tests.support.waiting import eventually
 
 
 async def read_topic(
@@ -104,3 +107,24 @@ async def partitions_of(bootstrap: str, topic: str) -> list[TopicPartition]:
     return [
         TopicPartition(topic, p["partition"]) for p in sorted(description["partitions"], key=lambda p: p["partition"])
     ]
+
+
+async def published_events(
+    bootstrap: str, topic: str, types: Sequence[type[Message]], *, dsn: str, outbox_schema: str
+) -> list[tuple[str, Message]]:
+    """Every (key, event) on `topic`, in order, once the service's outbox (in `outbox_schema`) is drained:
+    the relay deletes a row only after Kafka acknowledged it, so all that committed so far is on the topic."""
+    by_name = {message.DESCRIPTOR.full_name: message for message in types}
+
+    async def drained() -> bool:
+        return await count(dsn, f"SELECT count(*) FROM {outbox_schema}.outbox") == 0  # noqa: S608  -- a schema name
+
+    await eventually(drained)
+    total = await record_count(bootstrap, topic)
+    found = []
+    for record in await read_topic(bootstrap, topic, until=lambda got: len(got) >= total):
+        envelope = envelope_pb2.EventEnvelope.FromString(record.value)
+        payload = by_name[envelope.payload.TypeName()]()
+        envelope.payload.Unpack(payload)
+        found.append((record.key.decode(), payload))
+    return found

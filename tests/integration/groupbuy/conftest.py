@@ -15,17 +15,11 @@ import asyncpg
 import pytest
 from google.protobuf.message import Message
 from pingou.catalog.v1 import catalog_pb2 as catalog_pb
-from pingou.catalog.v1 import catalog_pb2_grpc as catalog_grpc
-from pingou.events.v1 import envelope_pb2
 from pingou.groupbuy.v1 import events_pb2 as events
 from pingou.groupbuy.v1 import groupbuy_pb2 as pb
 from pingou.groupbuy.v1 import groupbuy_pb2_grpc as pb_grpc
-from pingou.membership.v1 import membership_pb2_grpc as membership_grpc
 from pingou.order.v1 import order_pb2 as order_pb
-from pingou.order.v1 import order_pb2_grpc as order_grpc
 from pingou.segmentation.v1 import segmentation_pb2 as seg_pb
-from pingou.segmentation.v1 import segmentation_pb2_grpc as seg_grpc
-from pydantic import SecretStr
 
 from libs.auth import Role
 from libs.convert import LINE_TO_PROTO
@@ -33,37 +27,26 @@ from libs.core import BusinessLine
 from libs.events import topic_name
 from libs.grpckit import open_channel, service_token_metadata
 from libs.grpckit.server import RunningServer
-from services.catalog.bootstrap import CatalogSettings
-from services.catalog.bootstrap import build_app as build_catalog
-from services.catalog.demo import seed_if_empty
 from services.groupbuy.bootstrap import GroupbuySettings
 from services.groupbuy.bootstrap import build_app as build_groupbuy
-from services.membership.bootstrap import MembershipSettings
-from services.membership.bootstrap import build_app as build_membership
-from services.order.bootstrap import build_app as build_order
-from services.segmentation.bootstrap import SegmentationSettings
-from services.segmentation.bootstrap import build_app as build_segmentation
-from tests.conftest import Infra, Keys, Mint, fresh_database
-from tests.integration.order.conftest import Shop, order_settings
-from tests.support.kafka import read_topic, record_count
-from tests.support.notes import running_app
-from tests.support.waiting import eventually
+from tests.conftest import Infra, Keys, Mint
+from tests.integration.order.conftest import Shop, running_shop
+from tests.support.database import count, fetch
+from tests.support.kafka import published_events
 
 PINGOU = BusinessLine.PINGOU
 SCHEMA = "groupbuy_pingou"
-GROUP_EVENTS: dict[str, type[Message]] = {
-    message.DESCRIPTOR.full_name: message
-    for message in (
-        events.GroupOpened,
-        events.SeatHeld,
-        events.SeatPaid,
-        events.SeatReleased,
-        events.GroupCompleted,
-        events.GroupFailed,
-        events.GroupFlagged,
-    )
-}
-GROUPBUY_TABLES = ("groups", "seats", "user_sku_groups", "daily_opens", "outbox")
+GROUP_EVENTS: tuple[type[Message], ...] = (
+    events.GroupOpened,
+    events.SeatHeld,
+    events.SeatPaid,
+    events.SeatReleased,
+    events.GroupCompleted,
+    events.GroupFailed,
+    events.GroupFlagged,
+)
+# What a refused call must leave as it was (not the outbox: the relay drains it meanwhile).
+GROUPBUY_TABLES = ("groups", "seats", "user_sku_groups", "daily_opens")
 
 
 @dataclass
@@ -225,15 +208,10 @@ class Platform:
         return row
 
     async def fetch(self, sql: str, *args: Any) -> list[asyncpg.Record]:
-        connection = await asyncpg.connect(self.database_url)
-        try:
-            rows: list[asyncpg.Record] = await connection.fetch(sql, *args)
-            return rows
-        finally:
-            await connection.close()
+        return await fetch(self.database_url, sql, *args)
 
     async def count(self, sql: str, *args: Any) -> int:
-        return int((await self.fetch(sql, *args))[0][0])
+        return await count(self.database_url, sql, *args)
 
     async def counter_drift(self) -> list[asyncpg.Record]:
         """(user, SKU) rows whose per-user counter is not the user's unreleased seats in open groups of the
@@ -256,21 +234,10 @@ class Platform:
 
     async def published(self) -> list[tuple[str, Message]]:
         """Every (group id, event) on the groupbuy topic, once all that committed so far is on Kafka."""
-
-        async def drained() -> bool:
-            return await self.count(f"SELECT count(*) FROM {SCHEMA}.outbox") == 0  # noqa: S608
-
-        await eventually(drained)
         topic = topic_name(PINGOU, "groupbuy", prefix=self.settings.kafka_topic_prefix)
-        total = await record_count(self.settings.kafka_bootstrap_servers, topic)
-        records = await read_topic(self.settings.kafka_bootstrap_servers, topic, until=lambda got: len(got) >= total)
-        found = []
-        for record in records:
-            envelope = envelope_pb2.EventEnvelope.FromString(record.value)
-            payload = GROUP_EVENTS[envelope.payload.TypeName()]()
-            envelope.payload.Unpack(payload)
-            found.append((record.key.decode(), payload))
-        return found
+        return await published_events(
+            self.settings.kafka_bootstrap_servers, topic, GROUP_EVENTS, dsn=self.database_url, outbox_schema=SCHEMA
+        )
 
     async def events_of(self, group_id: str) -> list[Message]:
         return [event for key, event in await self.published() if key == group_id]
@@ -314,58 +281,13 @@ async def start_groupbuy(settings: GroupbuySettings) -> RunningServer:
 async def platform(
     infra: Infra, keys: Keys, topic_prefix: str, mint: Mint, groupbuy_options: dict[str, Any]
 ) -> AsyncIterator[Platform]:
-    async with fresh_database(infra) as database_url:
-        prefix = f"{topic_prefix}gb{uuid.uuid4().hex[:6]}."
-        common: dict[str, Any] = {
-            "grpc_port": 0,
-            "database_url": database_url,
-            "kafka_bootstrap_servers": infra.kafka_bootstrap,
-            "jwt_public_key_file": keys.public,
-            "kafka_topic_prefix": prefix,
-            "database_pool_size": 20,
-        }
-        segmentation_settings = SegmentationSettings(
-            **common, identity_link_salt=SecretStr("salt-for-tests-0123456789")
-        )
-        catalog_settings = CatalogSettings(**common, reservation_expiry_poll_seconds=0.2)
-        async with (
-            running_app(build_segmentation, segmentation_settings) as segmentation,
-            running_app(build_catalog, catalog_settings) as catalog,
-        ):
-            await seed_if_empty(database_url, topic_prefix=prefix)  # merchants and categories
-            membership_settings = MembershipSettings(
-                **common, segmentation_address=f"127.0.0.1:{segmentation.port}", service_signing_key_file=keys.private
-            )
-            async with running_app(build_membership, membership_settings) as membership:
-                shop_settings = order_settings(
-                    common, catalog_port=catalog.port, membership_port=membership.port, keys=keys
-                )
-                async with running_app(build_order, shop_settings) as order:
-                    ports = {
-                        "catalog": catalog.port,
-                        "order": order.port,
-                        "segmentation": segmentation.port,
-                        "membership": membership.port,
-                    }
-                    settings = groupbuy_settings(common, ports, keys, groupbuy_options)
-                    groupbuy = await start_groupbuy(settings)
-                    async with (
-                        open_channel(f"127.0.0.1:{groupbuy.port}", default_timeout=30) as channel,
-                        open_channel(f"127.0.0.1:{order.port}", default_timeout=30) as order_channel,
-                        open_channel(f"127.0.0.1:{catalog.port}", default_timeout=30) as catalog_channel,
-                        open_channel(f"127.0.0.1:{membership.port}", default_timeout=30) as membership_channel,
-                        open_channel(f"127.0.0.1:{segmentation.port}", default_timeout=30) as segmentation_channel,
-                    ):
-                        shop = Shop(
-                            order_grpc.OrderServiceStub(order_channel),
-                            catalog_grpc.CatalogServiceStub(catalog_channel),
-                            membership_grpc.MembershipServiceStub(membership_channel),
-                            seg_grpc.SegmentationServiceStub(segmentation_channel),
-                            shop_settings,
-                            mint,
-                        )
-                        platform = Platform(pb_grpc.GroupbuyServiceStub(channel), shop, settings, mint, groupbuy)
-                        try:
-                            yield platform
-                        finally:
-                            await platform.server.stop()
+    prefix = f"{topic_prefix}gb{uuid.uuid4().hex[:6]}."
+    async with running_shop(infra, keys, mint, prefix=prefix) as running:
+        settings = groupbuy_settings(running.common, running.ports, keys, groupbuy_options)
+        groupbuy = await start_groupbuy(settings)
+        async with open_channel(f"127.0.0.1:{groupbuy.port}", default_timeout=30) as channel:
+            platform = Platform(pb_grpc.GroupbuyServiceStub(channel), running.shop, settings, mint, groupbuy)
+            try:
+                yield platform
+            finally:
+                await platform.server.stop()

@@ -14,7 +14,6 @@ import asyncpg
 import grpc
 import pytest
 from google.protobuf.message import Message
-from pingou.events.v1 import envelope_pb2
 from pingou.membership.v1 import events_pb2 as events
 from pingou.membership.v1 import membership_pb2 as pb
 from pingou.membership.v1 import membership_pb2_grpc as pb_grpc
@@ -35,19 +34,16 @@ from services.membership.entrypoints.grpc_api import PLAN_FROM_PROTO
 from services.segmentation.bootstrap import SegmentationSettings
 from services.segmentation.bootstrap import build_app as build_segmentation
 from tests.conftest import Infra, Keys, Mint, fresh_database
-from tests.support.kafka import read_topic, record_count
+from tests.support.database import count, fetch
+from tests.support.kafka import published_events
 from tests.support.notes import running_app
-from tests.support.waiting import eventually
 
-EVENT_TYPES: dict[str, type[Message]] = {
-    message.DESCRIPTOR.full_name: message
-    for message in (
-        events.MembershipPurchased,
-        events.MembershipRenewed,
-        events.MembershipExpired,
-        events.MembershipAutoRenewCancelled,
-    )
-}
+EVENT_TYPES: tuple[type[Message], ...] = (
+    events.MembershipPurchased,
+    events.MembershipRenewed,
+    events.MembershipExpired,
+    events.MembershipAutoRenewCancelled,
+)
 
 
 def price_of(plan: events.Plan.ValueType) -> int:
@@ -129,15 +125,10 @@ class Plus:
         return membership
 
     async def fetch(self, sql: str, *args: Any) -> list[asyncpg.Record]:
-        connection = await asyncpg.connect(self.database_url)
-        try:
-            rows: list[asyncpg.Record] = await connection.fetch(sql, *args)
-            return rows
-        finally:
-            await connection.close()
+        return await fetch(self.database_url, sql, *args)
 
     async def count(self, sql: str, *args: Any) -> int:
-        return int((await self.fetch(sql, *args))[0][0])
+        return await count(self.database_url, sql, *args)
 
     async def row_counts(self) -> tuple[int, ...]:
         """Rows of every membership table of both lines and of the trial claims: what a refused call
@@ -173,22 +164,14 @@ class Plus:
     async def published(self, line: BusinessLine) -> list[tuple[str, Message]]:
         """Every (key, event) on the line's membership topic, once everything committed so far is on Kafka
         (the relay deletes an outbox row only after Kafka acknowledged it)."""
-        schema = schema_name("membership", line)
-
-        async def drained() -> bool:
-            return await self.count(f"SELECT count(*) FROM {schema}.outbox") == 0  # noqa: S608  -- fixed name
-
-        await eventually(drained)
         topic = topic_name(line, "membership", prefix=self.settings.kafka_topic_prefix)
-        total = await record_count(self.settings.kafka_bootstrap_servers, topic)
-        records = await read_topic(self.settings.kafka_bootstrap_servers, topic, until=lambda got: len(got) >= total)
-        found = []
-        for record in records:
-            envelope = envelope_pb2.EventEnvelope.FromString(record.value)
-            payload = EVENT_TYPES[envelope.payload.TypeName()]()
-            envelope.payload.Unpack(payload)
-            found.append((record.key.decode(), payload))
-        return found
+        return await published_events(
+            self.settings.kafka_bootstrap_servers,
+            topic,
+            EVENT_TYPES,
+            dsn=self.database_url,
+            outbox_schema=schema_name("membership", line),
+        )
 
     async def events_of(self, user_id: str) -> list[Message]:
         """The user's membership events in the order they were published (one key, one partition)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,7 +15,6 @@ import pytest
 from google.protobuf.message import Message
 from pingou.catalog.v1 import catalog_pb2 as catalog_pb
 from pingou.catalog.v1 import catalog_pb2_grpc as catalog_grpc
-from pingou.events.v1 import envelope_pb2
 from pingou.membership.v1 import events_pb2 as membership_events
 from pingou.membership.v1 import membership_pb2 as membership_pb
 from pingou.membership.v1 import membership_pb2_grpc as membership_grpc
@@ -43,28 +43,25 @@ from services.order.domain.model import line_of
 from services.segmentation.bootstrap import SegmentationSettings
 from services.segmentation.bootstrap import build_app as build_segmentation
 from tests.conftest import Infra, Keys, Mint, fresh_database
-from tests.support.kafka import publish_events, read_topic, record_count
+from tests.support.database import count, fetch
+from tests.support.kafka import publish_events, published_events
 from tests.support.notes import running_app
-from tests.support.waiting import eventually
 
-ORDER_EVENTS: dict[str, type[Message]] = {
-    message.DESCRIPTOR.full_name: message
-    for message in (
-        events.OrderPlaced,
-        events.OrderPaid,
-        events.OrderAwaitingGroup,
-        events.OrderGroupCompleted,
-        events.OrderShipped,
-        events.OrderDelivered,
-        events.OrderCancelled,
-        events.OrderRefunding,
-        events.OrderRefunded,
-        events.PaymentRejected,
-        events.RefundRequested,
-        events.RefundSucceeded,
-        events.RefundFailed,
-    )
-}
+ORDER_EVENTS: tuple[type[Message], ...] = (
+    events.OrderPlaced,
+    events.OrderPaid,
+    events.OrderAwaitingGroup,
+    events.OrderGroupCompleted,
+    events.OrderShipped,
+    events.OrderDelivered,
+    events.OrderCancelled,
+    events.OrderRefunding,
+    events.OrderRefunded,
+    events.PaymentRejected,
+    events.RefundRequested,
+    events.RefundSucceeded,
+    events.RefundFailed,
+)
 # What a refused call must leave as it was (the outbox is drained by the relay meanwhile, so it is not
 # counted; a refused call's events would show on the topic instead).
 ORDER_TABLES = ("orders", "order_items", "payment_confirmations", "refunds", "idempotency_keys")
@@ -234,15 +231,10 @@ class Shop:
     # --- what was written and published
 
     async def fetch(self, sql: str, *args: Any) -> list[asyncpg.Record]:
-        connection = await asyncpg.connect(self.database_url)
-        try:
-            rows: list[asyncpg.Record] = await connection.fetch(sql, *args)
-            return rows
-        finally:
-            await connection.close()
+        return await fetch(self.database_url, sql, *args)
 
     async def count(self, sql: str, *args: Any) -> int:
-        return int((await self.fetch(sql, *args))[0][0])
+        return await count(self.database_url, sql, *args)
 
     async def row_counts(self) -> tuple[int, ...]:
         tables = [f"{schema_name('order', line)}.{table}" for line in BusinessLine for table in ORDER_TABLES]
@@ -250,22 +242,14 @@ class Shop:
 
     async def published(self, line: BusinessLine) -> list[tuple[str, Message]]:
         """Every (key, event) on the line's order topic, once all that committed so far is on Kafka."""
-        schema = schema_name("order", line)
-
-        async def drained() -> bool:
-            return await self.count(f"SELECT count(*) FROM {schema}.outbox") == 0  # noqa: S608
-
-        await eventually(drained)
         topic = topic_name(line, "order", prefix=self.prefix)
-        total = await record_count(self.settings.kafka_bootstrap_servers, topic)
-        records = await read_topic(self.settings.kafka_bootstrap_servers, topic, until=lambda got: len(got) >= total)
-        found = []
-        for record in records:
-            envelope = envelope_pb2.EventEnvelope.FromString(record.value)
-            payload = ORDER_EVENTS[envelope.payload.TypeName()]()
-            envelope.payload.Unpack(payload)
-            found.append((record.key.decode(), payload))
-        return found
+        return await published_events(
+            self.settings.kafka_bootstrap_servers,
+            topic,
+            ORDER_EVENTS,
+            dsn=self.database_url,
+            outbox_schema=schema_name("order", line),
+        )
 
     async def events_of(self, order_id: str) -> list[Message]:
         """The order's events in the order they were published (one key, one partition)."""
@@ -288,10 +272,20 @@ def order_settings(common: dict[str, Any], *, catalog_port: int, membership_port
     )
 
 
-@pytest.fixture(scope="module")
-async def shop(infra: Infra, keys: Keys, topic_prefix: str, mint: Mint) -> AsyncIterator[Shop]:
+@dataclass
+class ShopProcesses:
+    """A running shop and what a service added on top of it needs: the common settings and the ports."""
+
+    shop: Shop
+    common: dict[str, Any]
+    ports: dict[str, int]
+
+
+@asynccontextmanager
+async def running_shop(infra: Infra, keys: Keys, mint: Mint, *, prefix: str) -> AsyncIterator[ShopProcesses]:
+    """Segmentation, catalog (with its demo merchants and categories), membership and order, in-process on
+    one fresh database, with topics under `prefix`."""
     async with fresh_database(infra) as database_url:
-        prefix = f"{topic_prefix}shop{uuid.uuid4().hex[:6]}."
         common: dict[str, Any] = {
             "grpc_port": 0,
             "database_url": database_url,
@@ -316,12 +310,12 @@ async def shop(infra: Infra, keys: Keys, topic_prefix: str, mint: Mint) -> Async
                 settings = order_settings(common, catalog_port=catalog.port, membership_port=membership.port, keys=keys)
                 async with (
                     running_app(build_order, settings) as order,
-                    open_channel(f"127.0.0.1:{order.port}", default_timeout=20) as order_channel,
-                    open_channel(f"127.0.0.1:{catalog.port}", default_timeout=20) as catalog_channel,
-                    open_channel(f"127.0.0.1:{membership.port}", default_timeout=20) as membership_channel,
-                    open_channel(f"127.0.0.1:{segmentation.port}", default_timeout=20) as segmentation_channel,
+                    open_channel(f"127.0.0.1:{order.port}", default_timeout=30) as order_channel,
+                    open_channel(f"127.0.0.1:{catalog.port}", default_timeout=30) as catalog_channel,
+                    open_channel(f"127.0.0.1:{membership.port}", default_timeout=30) as membership_channel,
+                    open_channel(f"127.0.0.1:{segmentation.port}", default_timeout=30) as segmentation_channel,
                 ):
-                    yield Shop(
+                    shop = Shop(
                         pb_grpc.OrderServiceStub(order_channel),
                         catalog_grpc.CatalogServiceStub(catalog_channel),
                         membership_grpc.MembershipServiceStub(membership_channel),
@@ -329,3 +323,16 @@ async def shop(infra: Infra, keys: Keys, topic_prefix: str, mint: Mint) -> Async
                         settings,
                         mint,
                     )
+                    ports = {
+                        "catalog": catalog.port,
+                        "order": order.port,
+                        "segmentation": segmentation.port,
+                        "membership": membership.port,
+                    }
+                    yield ShopProcesses(shop, common, ports)
+
+
+@pytest.fixture(scope="module")
+async def shop(infra: Infra, keys: Keys, topic_prefix: str, mint: Mint) -> AsyncIterator[Shop]:
+    async with running_shop(infra, keys, mint, prefix=f"{topic_prefix}shop{uuid.uuid4().hex[:6]}.") as running:
+        yield running.shop

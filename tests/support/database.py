@@ -1,0 +1,21 @@
+"""Reading a test database directly: what a service wrote, counted or fetched with plain SQL."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+
+
+async def fetch(dsn: str, sql: str, *args: Any) -> list[asyncpg.Record]:
+    connection = await asyncpg.connect(dsn)
+    try:
+        rows: list[asyncpg.Record] = await connection.fetch(sql, *args)
+        return rows
+    finally:
+        await connection.close()
+
+
+async def count(dsn: str, sql: str, *args: Any) -> int:
+    """The first column of the first row (a `SELECT count(*) ...`)."""
+    return int((await fetch(dsn, sql, *args))[0][0])

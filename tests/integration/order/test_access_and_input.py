@@ -100,146 +100,67 @@ def _later(minutes: float) -> Any:
     return timestamp(datetime.now(UTC) + timedelta(minutes=minutes))
 
 
+# Each bad request is a good one with one thing wrong.
+def _mall(o: pb.Order, **wrong: Any) -> pb.PlaceMallOrderRequest:
+    good: dict[str, Any] = {
+        "idempotency_key": "k",
+        "user_id": o.user_id,
+        "items": [pb.LineItem(sku_id="s1", quantity=1)],
+        "shipping_city": "临沂",
+        "channel": pb.CHANNEL_H5,
+    }
+    return pb.PlaceMallOrderRequest(**{**good, **wrong})
+
+
+def _group(**wrong: Any) -> pb.PlaceGroupOrderRequest:
+    good: dict[str, Any] = {
+        "idempotency_key": "k",
+        "user_id": "pu_1",
+        "sku_id": "s1",
+        "group_id": "g1",
+        "unit_price_minor": 100,
+        "shipping_city": "临沂",
+        "channel": pb.CHANNEL_H5,
+    }
+    return pb.PlaceGroupOrderRequest(**{**good, **wrong})
+
+
+def _payment(o: pb.Order, **wrong: Any) -> pb.ConfirmPaymentRequest:
+    good: dict[str, Any] = {
+        "order_id": o.order_id,
+        "intent_id": o.payment.intent_id,
+        "payment_reference": "r1",
+        "amount_minor": 5,
+        "currency": "CNY",
+    }
+    return pb.ConfirmPaymentRequest(**{**good, **wrong})
+
+
+REFUND = "mrf_" + "a" * 26
 BAD_REQUESTS: list[tuple[str, str, Callable[[pb.Order], Any]]] = [
+    ("PlaceMallOrder", "no items", lambda o: _mall(o, items=[])),
+    ("PlaceMallOrder", "zero quantity", lambda o: _mall(o, items=[pb.LineItem(sku_id="s1", quantity=0)])),
+    ("PlaceMallOrder", "a SKU twice", lambda o: _mall(o, items=[pb.LineItem(sku_id="s1", quantity=1)] * 2)),
     (
         "PlaceMallOrder",
-        "no items",
-        lambda o: pb.PlaceMallOrderRequest(
-            idempotency_key="k", user_id=o.user_id, shipping_city="临沂", channel=pb.CHANNEL_H5
-        ),
+        "a SKU id catalog would refuse",
+        lambda o: _mall(o, items=[pb.LineItem(sku_id="SKU_1", quantity=1)]),
     ),
-    (
-        "PlaceMallOrder",
-        "zero quantity",
-        lambda o: pb.PlaceMallOrderRequest(
-            idempotency_key="k",
-            user_id=o.user_id,
-            items=[pb.LineItem(sku_id="s1", quantity=0)],
-            shipping_city="临沂",
-            channel=pb.CHANNEL_H5,
-        ),
-    ),
-    (
-        "PlaceMallOrder",
-        "a SKU twice",
-        lambda o: pb.PlaceMallOrderRequest(
-            idempotency_key="k",
-            user_id=o.user_id,
-            items=[pb.LineItem(sku_id="s1", quantity=1)] * 2,
-            shipping_city="临沂",
-            channel=pb.CHANNEL_H5,
-        ),
-    ),
-    (
-        "PlaceMallOrder",
-        "no key",
-        lambda o: pb.PlaceMallOrderRequest(
-            user_id=o.user_id, items=[pb.LineItem(sku_id="s1", quantity=1)], shipping_city="临沂", channel=pb.CHANNEL_H5
-        ),
-    ),
-    (
-        "PlaceMallOrder",
-        "no channel",
-        lambda o: pb.PlaceMallOrderRequest(
-            idempotency_key="k", user_id=o.user_id, items=[pb.LineItem(sku_id="s1", quantity=1)], shipping_city="临沂"
-        ),
-    ),
-    (
-        "PlaceMallOrder",
-        "no city",
-        lambda o: pb.PlaceMallOrderRequest(
-            idempotency_key="k", user_id=o.user_id, items=[pb.LineItem(sku_id="s1", quantity=1)], channel=pb.CHANNEL_H5
-        ),
-    ),
-    (
-        "PlaceMallOrder",
-        "a pingou user",
-        lambda o: pb.PlaceMallOrderRequest(
-            idempotency_key="k",
-            user_id="pu_1",
-            items=[pb.LineItem(sku_id="s1", quantity=1)],
-            shipping_city="临沂",
-            channel=pb.CHANNEL_H5,
-        ),
-    ),
-    (
-        "PlaceGroupOrder",
-        "a mall user",
-        lambda o: pb.PlaceGroupOrderRequest(
-            idempotency_key="k",
-            user_id=o.user_id,
-            sku_id="s1",
-            group_id="g1",
-            unit_price_minor=100,
-            shipping_city="临沂",
-            channel=pb.CHANNEL_H5,
-        ),
-    ),
-    (
-        "PlaceGroupOrder",
-        "a negative price",
-        lambda o: pb.PlaceGroupOrderRequest(
-            idempotency_key="k",
-            user_id="pu_1",
-            sku_id="s1",
-            group_id="g1",
-            unit_price_minor=-1,
-            shipping_city="临沂",
-            channel=pb.CHANNEL_H5,
-        ),
-    ),
-    (
-        "PlaceGroupOrder",
-        "pay_by in the past",
-        lambda o: pb.PlaceGroupOrderRequest(
-            idempotency_key="k",
-            user_id="pu_1",
-            sku_id="s1",
-            group_id="g1",
-            unit_price_minor=1,
-            shipping_city="临沂",
-            channel=pb.CHANNEL_H5,
-            pay_by=_later(-1),
-        ),
-    ),
-    (
-        "PlaceGroupOrder",
-        "pay_by after the group",
-        lambda o: pb.PlaceGroupOrderRequest(
-            idempotency_key="k",
-            user_id="pu_1",
-            sku_id="s1",
-            group_id="g1",
-            unit_price_minor=1,
-            shipping_city="临沂",
-            channel=pb.CHANNEL_H5,
-            pay_by=_later(30),
-            group_expires_at=_later(10),
-        ),
-    ),
+    ("PlaceMallOrder", "no key", lambda o: _mall(o, idempotency_key="")),
+    ("PlaceMallOrder", "no channel", lambda o: _mall(o, channel=pb.CHANNEL_UNSPECIFIED)),
+    ("PlaceMallOrder", "no city", lambda o: _mall(o, shipping_city="")),
+    ("PlaceMallOrder", "a pingou user", lambda o: _mall(o, user_id="pu_1")),
+    ("PlaceGroupOrder", "a mall user", lambda o: _group(user_id=o.user_id)),
+    ("PlaceGroupOrder", "a negative price", lambda o: _group(unit_price_minor=-1)),
+    ("PlaceGroupOrder", "free but not the leader", lambda o: _group(unit_price_minor=0)),
+    ("PlaceGroupOrder", "pay_by in the past", lambda o: _group(pay_by=_later(-1))),
+    ("PlaceGroupOrder", "pay_by after the group", lambda o: _group(pay_by=_later(30), group_expires_at=_later(10))),
     ("CancelOrder", "no order id", lambda o: pb.CancelOrderRequest(idempotency_key="k")),
     ("CancelOrder", "a made-up order id", lambda o: pb.CancelOrderRequest(order_id="order-1", idempotency_key="k")),
-    (
-        "ConfirmPayment",
-        "a negative amount",
-        lambda o: pb.ConfirmPaymentRequest(
-            order_id=o.order_id, intent_id=o.payment.intent_id, payment_reference="r1", amount_minor=-5, currency="CNY"
-        ),
-    ),
-    (
-        "ConfirmPayment",
-        "no currency",
-        lambda o: pb.ConfirmPaymentRequest(
-            order_id=o.order_id, intent_id=o.payment.intent_id, payment_reference="r1", amount_minor=5
-        ),
-    ),
-    (
-        "ConfirmPayment",
-        "no reference",
-        lambda o: pb.ConfirmPaymentRequest(
-            order_id=o.order_id, intent_id=o.payment.intent_id, amount_minor=5, currency="CNY"
-        ),
-    ),
+    ("ConfirmPayment", "a negative amount", lambda o: _payment(o, amount_minor=-5)),
+    ("ConfirmPayment", "nothing paid", lambda o: _payment(o, amount_minor=0)),
+    ("ConfirmPayment", "no currency", lambda o: _payment(o, currency="")),
+    ("ConfirmPayment", "no reference", lambda o: _payment(o, payment_reference="")),
     ("MarkShipped", "no tracking number", lambda o: pb.MarkShippedRequest(order_id=o.order_id, idempotency_key="k")),
     ("ConfirmDelivery", "no key", lambda o: pb.ConfirmDeliveryRequest(order_id=o.order_id)),
     (
@@ -247,46 +168,11 @@ BAD_REQUESTS: list[tuple[str, str, Callable[[pb.Order], Any]]] = [
         "a long note",
         lambda o: pb.RequestRefundRequest(order_id=o.order_id, idempotency_key="k", note="长" * 501),
     ),
-    (
-        "ReportRefundResult",
-        "no attempt",
-        lambda o: pb.ReportRefundResultRequest(refund_id="mrf_" + "a" * 26, succeeded=False),
-    ),
+    ("ReportRefundResult", "no attempt", lambda o: pb.ReportRefundResultRequest(refund_id=REFUND, succeeded=False)),
     (
         "ReportRefundResult",
         "success without a reference",
-        lambda o: pb.ReportRefundResultRequest(refund_id="mrf_" + "a" * 26, attempt=1, succeeded=True),
-    ),
-    (
-        "PlaceMallOrder",
-        "a SKU id catalog would refuse",
-        lambda o: pb.PlaceMallOrderRequest(
-            idempotency_key="k",
-            user_id=o.user_id,
-            items=[pb.LineItem(sku_id="SKU_1", quantity=1)],
-            shipping_city="临沂",
-            channel=pb.CHANNEL_H5,
-        ),
-    ),
-    (
-        "PlaceGroupOrder",
-        "free but not the leader",
-        lambda o: pb.PlaceGroupOrderRequest(
-            idempotency_key="k",
-            user_id="pu_1",
-            sku_id="s1",
-            group_id="g1",
-            unit_price_minor=0,
-            shipping_city="临沂",
-            channel=pb.CHANNEL_H5,
-        ),
-    ),
-    (
-        "ConfirmPayment",
-        "nothing paid",
-        lambda o: pb.ConfirmPaymentRequest(
-            order_id=o.order_id, intent_id=o.payment.intent_id, payment_reference="r1", amount_minor=0, currency="CNY"
-        ),
+        lambda o: pb.ReportRefundResultRequest(refund_id=REFUND, attempt=1, succeeded=True),
     ),
     ("RetryRefund", "an order id", lambda o: pb.RetryRefundRequest(refund_id="x")),
     ("GetOrder", "an empty id", lambda o: pb.GetOrderRequest()),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
@@ -34,6 +34,8 @@ from services.order.service_layer.refunds import RefundResult
 from services.order.service_layer.unit_of_work import UnitOfWork
 
 SERVICE = pb.DESCRIPTOR.services_by_name["OrderService"].full_name
+# The calls that change one order, keyed by the order id and an idempotency key.
+OrderChange = pb.CancelOrderRequest | pb.MarkShippedRequest | pb.ConfirmDeliveryRequest | pb.RequestRefundRequest
 log = get_logger(__name__)
 KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")  # idempotency keys, references, group and seat ids
 CURRENCY_CODE = re.compile(r"^[A-Z]{3}$")
@@ -346,18 +348,33 @@ class OrderServicer(pb_grpc.OrderServiceServicer):
             now=now,
         )
 
-    async def CancelOrder(self, request: pb.CancelOrderRequest, context: grpc.aio.ServicerContext) -> pb.Order:
-        line = await self._authorize_order(request.order_id, roles=CHANGERS, buyer=True)
-        principal = current_principal()
-        reason = CancelReason.BY_OPERATOR if principal.has_role(*CHANGERS) else CancelReason.BY_BUYER
+    async def _change_order(
+        self,
+        request: OrderChange,
+        *,
+        roles: tuple[Role, ...],
+        buyer: bool,
+        change: Callable[[UnitOfWork, datetime], Awaitable[Order]],
+    ) -> pb.Order:
+        """A keyed change of one order: authorized, then run once per idempotency key (scoped to the order)."""
+        line = await self._authorize_order(request.order_id, roles=roles, buyer=buyer)
         now = self._now()
         return await orders.keyed(
             self._uow(line),
             scope=request.order_id,
             key=request.idempotency_key,
-            method="CancelOrder",
+            method=type(request).__name__.removesuffix("Request"),
             digest=digest_of(request),
-            change=lambda uow: transitions.cancel(uow, request.order_id, reason=reason, now=now),
+            change=lambda uow: change(uow, now),
+        )
+
+    async def CancelOrder(self, request: pb.CancelOrderRequest, context: grpc.aio.ServicerContext) -> pb.Order:
+        reason = CancelReason.BY_OPERATOR if current_principal().has_role(*CHANGERS) else CancelReason.BY_BUYER
+        return await self._change_order(
+            request,
+            roles=CHANGERS,
+            buyer=True,
+            change=lambda uow, now: transitions.cancel(uow, request.order_id, reason=reason, now=now),
         )
 
     async def ConfirmPayment(self, request: pb.ConfirmPaymentRequest, context: grpc.aio.ServicerContext) -> pb.Order:
@@ -375,41 +392,31 @@ class OrderServicer(pb_grpc.OrderServiceServicer):
         return await payments.confirm_payment(self._uow(line), payment, policy=self._policy, now=now)
 
     async def MarkShipped(self, request: pb.MarkShippedRequest, context: grpc.aio.ServicerContext) -> pb.Order:
-        line = await self._authorize_order(request.order_id, roles=SHIPPERS, buyer=False)
-        now = self._now()
-        return await orders.keyed(
-            self._uow(line),
-            scope=request.order_id,
-            key=request.idempotency_key,
-            method="MarkShipped",
-            digest=digest_of(request),
-            change=lambda uow: orders.mark_shipped(
+        return await self._change_order(
+            request,
+            roles=SHIPPERS,
+            buyer=False,
+            change=lambda uow, now: orders.mark_shipped(
                 uow, request.order_id, tracking_number=request.tracking_number, now=now
             ),
         )
 
     async def ConfirmDelivery(self, request: pb.ConfirmDeliveryRequest, context: grpc.aio.ServicerContext) -> pb.Order:
-        line = await self._authorize_order(request.order_id, roles=CHANGERS, buyer=True)
-        now = self._now()
-        return await orders.keyed(
-            self._uow(line),
-            scope=request.order_id,
-            key=request.idempotency_key,
-            method="ConfirmDelivery",
-            digest=digest_of(request),
-            change=lambda uow: orders.confirm_delivery(uow, request.order_id, now=now),
+        return await self._change_order(
+            request,
+            roles=CHANGERS,
+            buyer=True,
+            change=lambda uow, now: orders.confirm_delivery(uow, request.order_id, now=now),
         )
 
     async def RequestRefund(self, request: pb.RequestRefundRequest, context: grpc.aio.ServicerContext) -> pb.Order:
-        line = await self._authorize_order(request.order_id, roles=(Role.OPERATOR,), buyer=True)
-        now = self._now()
-        return await orders.keyed(
-            self._uow(line),
-            scope=request.order_id,
-            key=request.idempotency_key,
-            method="RequestRefund",
-            digest=digest_of(request),
-            change=lambda uow: orders.request_after_sale_refund(uow, request.order_id, policy=self._policy, now=now),
+        return await self._change_order(
+            request,
+            roles=(Role.OPERATOR,),
+            buyer=True,
+            change=lambda uow, now: orders.request_after_sale_refund(
+                uow, request.order_id, policy=self._policy, now=now
+            ),
         )
 
     async def ReportRefundResult(

@@ -19,6 +19,7 @@ from libs.grpckit import open_channel, service_token_metadata
 from services.catalog.bootstrap import CatalogSettings, build_app
 from services.catalog.demo import seed_if_empty
 from tests.conftest import Infra, Keys, Mint, fresh_database
+from tests.support.catalog import listed_sku
 from tests.support.notes import running_app
 
 PROTO_LINE = {BusinessLine.MALL: common_pb2.BUSINESS_LINE_MALL, BusinessLine.PINGOU: common_pb2.BUSINESS_LINE_PINGOU}
@@ -37,29 +38,7 @@ class Catalog:
 
     async def new_sku(self, line: BusinessLine, *, stock: int) -> str:
         """A fresh product with one SKU, listed on `line` with `stock` available."""
-        operator = self.token(line, Role.OPERATOR)
-        product = await self.stub.CreateProduct(
-            pb.CreateProductRequest(
-                merchant_id="m-yiwu-goods-trade",
-                category_id="daily",
-                title=f"测试商品 {uuid.uuid4().hex[:6]}",
-                skus=[pb.Sku(title="标准")],
-            ),
-            metadata=operator,
-        )
-        sku_id: str = product.skus[0].sku_id
-        request = pb.UpsertListingRequest(line=PROTO_LINE[line], sku_id=sku_id)
-        if line is BusinessLine.MALL:
-            request.mall.CopyFrom(pb.MallPrice(price_minor=1990))
-        else:
-            request.pingou.CopyFrom(
-                pb.PingouPrice(solo_price_minor=1990, group_price_minor=1590, rule=pb.GroupRule(size=3))
-            )
-        await self.stub.UpsertListing(request, metadata=operator)
-        await self.stub.SetStock(
-            pb.SetStockRequest(line=PROTO_LINE[line], sku_id=sku_id, available=stock), metadata=operator
-        )
-        return sku_id
+        return await listed_sku(self.stub, self.token(line, Role.OPERATOR), line, stock=stock)
 
     async def stock(self, line: BusinessLine, sku_id: str) -> tuple[int, int]:
         reply = await self.stub.GetStock(

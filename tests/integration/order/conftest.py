@@ -43,6 +43,7 @@ from services.order.domain.model import line_of
 from services.segmentation.bootstrap import SegmentationSettings
 from services.segmentation.bootstrap import build_app as build_segmentation
 from tests.conftest import Infra, Keys, Mint, fresh_database
+from tests.support.catalog import listed_sku
 from tests.support.database import count, fetch
 from tests.support.kafka import publish_events, published_events
 from tests.support.notes import running_app
@@ -108,30 +109,9 @@ class Shop:
     ) -> str:
         """A fresh product with one SKU, listed on `line` with `stock` available."""
         operator = self.token(line, Role.OPERATOR, subject="ops")
-        product = await self.catalog.CreateProduct(
-            catalog_pb.CreateProductRequest(
-                merchant_id="m-yiwu-goods-trade",
-                category_id="daily",
-                title=f"测试商品 {uuid.uuid4().hex[:6]}",
-                skus=[catalog_pb.Sku(title="标准")],
-            ),
-            metadata=operator,
+        return await listed_sku(
+            self.catalog, operator, line, stock=stock, price=price, plus_price=plus_price, group_price=group_price
         )
-        sku_id: str = product.skus[0].sku_id
-        listing = catalog_pb.UpsertListingRequest(line=LINE_TO_PROTO[line], sku_id=sku_id)
-        if line is BusinessLine.MALL:
-            listing.mall.CopyFrom(catalog_pb.MallPrice(price_minor=price, plus_price_minor=plus_price))
-        else:
-            listing.pingou.CopyFrom(
-                catalog_pb.PingouPrice(
-                    solo_price_minor=price, group_price_minor=group_price, rule=catalog_pb.GroupRule(size=3)
-                )
-            )
-        await self.catalog.UpsertListing(listing, metadata=operator)
-        await self.catalog.SetStock(
-            catalog_pb.SetStockRequest(line=LINE_TO_PROTO[line], sku_id=sku_id, available=stock), metadata=operator
-        )
-        return sku_id
 
     async def stock(self, line: BusinessLine, sku_id: str) -> tuple[int, int]:
         """(available, reserved) of the SKU on the line."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Awaitable
 
 import grpc
 import pytest
@@ -15,6 +16,7 @@ from pingou.order.v1 import order_pb2 as pb
 from libs.auth import Role
 from libs.convert import LINE_TO_PROTO
 from libs.core import BusinessLine
+from libs.grpckit.errors import reason_of
 from tests.integration.order.conftest import Shop, status_of
 from tests.support.waiting import eventually, eventually_equal
 
@@ -162,3 +164,28 @@ async def test_a_buyer_cancels_before_paying_and_a_retry_gets_the_same_answer(sh
             metadata=shop.as_user(order.user_id),
         )
     assert status_of(refused.value) == (grpc.StatusCode.FAILED_PRECONDITION, "INVALID_ORDER_STATE")
+
+
+async def test_a_payment_racing_a_cancellation_either_pays_the_order_or_is_refunded_never_both(shop: Shop) -> None:
+    sku = await shop.new_sku(MALL, stock=100, price=2500)
+    buyer = await shop.register(MALL)
+    orders = [await shop.place_mall(buyer, [(sku, 1)]) for _ in range(20)]
+
+    async def outcome(call: Awaitable[pb.Order]) -> str:
+        try:
+            await call
+        except grpc.aio.AioRpcError as error:
+            return str(reason_of(error))
+        return "ok"
+
+    for order in orders:
+        cancel = shop.orders.CancelOrder(
+            pb.CancelOrderRequest(order_id=order.order_id, idempotency_key="race"), metadata=shop.as_user(buyer)
+        )
+        paid, cancelled = await asyncio.gather(outcome(shop.pay(order)), outcome(cancel))
+        final = await shop.get(order.order_id)
+        if paid == "ok":  # the payment came first: the cancellation found a paid order
+            assert (cancelled, final.state, list(final.refunds)) == ("INVALID_ORDER_STATE", pb.ORDER_STATE_PAID, [])
+        else:  # the cancellation came first: the money goes back
+            assert (paid, cancelled, final.state) == ("ORDER_CANCELLED", "ok", pb.ORDER_STATE_CANCELLED)
+            assert [(r.reason, r.amount_minor) for r in final.refunds] == [(pb.REFUND_REASON_LATE_PAYMENT, 2500)]

@@ -262,6 +262,13 @@ class GroupRepository:
         rows = await self._db.fetch(_FAIL_DUE, now, limit, ended_by, given_up_by)
         return [group_from_row(row) for row in rows]
 
+    async def give_back_daily_open(self, user_id: str, *, day: date) -> None:
+        """A group that never really opened (its leader's order was refused) does not count towards the
+        leader's daily cap."""
+        await self._db.execute(
+            "UPDATE daily_opens SET opened = opened - 1 WHERE user_id = $1 AND day = $2 AND opened > 0", user_id, day
+        )
+
     async def fail_group(self, group_id: str, *, reason: FailureReason, now: datetime) -> Group | None:
         row = await self._db.fetchrow(
             f"""UPDATE groups SET state = 'failed', closed_at = $2, failure_reason = $3

@@ -260,7 +260,7 @@ async def _place_order(context: Context, group: Group, seat: Seat) -> SeatTaken:
 async def release_refused_seat(context: Context, seat: Seat) -> None:
     """The order could not be placed: the seat goes back, and a group whose leader could not order fails
     (its other seats, held by buyers who joined meanwhile, are released with it and their orders cancelled
-    by the order service on GroupFailed)."""
+    by the order service on GroupFailed) and is not counted towards the leader's daily cap."""
     await release_seat(context, seat, reason=ReleaseReason.ORDER_REFUSED, fail_group=seat.leader)
     log.info("seat_released_order_refused", group_id=seat.group_id, user_id=seat.user_id, leader=seat.leader)
 
@@ -276,6 +276,7 @@ async def release_seat(context: Context, seat: Seat, *, reason: ReleaseReason, f
             failed = await uow.groups.fail_group(seat.group_id, reason=FailureReason.LEADER_ORDER_REFUSED, now=now)
             if failed is not None:
                 await lifecycle.announce_failures(uow, [failed], FailureReason.LEADER_ORDER_REFUSED, now=now)
+                await uow.groups.give_back_daily_open(seat.user_id, day=shanghai_day(failed.opened_at))
 
 
 # --- retries with the same idempotency key

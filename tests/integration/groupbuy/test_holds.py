@@ -166,6 +166,8 @@ async def test_an_order_refused_for_stock_gives_the_seat_back_with_the_order_ser
     ]
     names = await platform.event_names(str(rows[0]["group_id"]))
     assert names == ["GroupOpened", "SeatHeld", "SeatReleased", "GroupFailed"]
+    # A group that never really opened does not count towards the leader's daily cap.
+    assert await platform.count(f"SELECT opened FROM {SCHEMA}.daily_opens WHERE user_id = $1", late_leader) == 0  # noqa: S608
 
 
 async def test_a_retried_call_with_the_same_key_returns_the_first_seat_and_order(platform: Platform) -> None:

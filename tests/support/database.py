@@ -16,6 +16,15 @@ async def fetch(dsn: str, sql: str, *args: Any) -> list[asyncpg.Record]:
         await connection.close()
 
 
+async def fetchval(dsn: str, sql: str, *args: Any) -> Any:
+    """The first column of the first row, or None when there is no row."""
+    connection = await asyncpg.connect(dsn)
+    try:
+        return await connection.fetchval(sql, *args)
+    finally:
+        await connection.close()
+
+
 async def count(dsn: str, sql: str, *args: Any) -> int:
     """The first column of the first row (a `SELECT count(*) ...`)."""
-    return int((await fetch(dsn, sql, *args))[0][0])
+    return int(await fetchval(dsn, sql, *args))

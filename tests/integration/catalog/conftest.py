@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-import asyncpg
 import pytest
 from pingou.catalog.v1 import catalog_pb2 as pb
 from pingou.catalog.v1 import catalog_pb2_grpc as pb_grpc
@@ -20,6 +19,7 @@ from services.catalog.bootstrap import CatalogSettings, build_app
 from services.catalog.demo import seed_if_empty
 from tests.conftest import Infra, Keys, Mint, fresh_database
 from tests.support.catalog import listed_sku
+from tests.support.database import fetchval
 from tests.support.notes import running_app
 
 PROTO_LINE = {BusinessLine.MALL: common_pb2.BUSINESS_LINE_MALL, BusinessLine.PINGOU: common_pb2.BUSINESS_LINE_PINGOU}
@@ -47,11 +47,7 @@ class Catalog:
         return reply.available, reply.reserved
 
     async def fetchval(self, sql: str, *args: Any) -> Any:
-        connection = await asyncpg.connect(self.database_url)
-        try:
-            return await connection.fetchval(sql, *args)
-        finally:
-            await connection.close()
+        return await fetchval(self.database_url, sql, *args)
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import asyncpg
 import grpc
 import pytest
 from google.protobuf.message import Message
@@ -21,6 +20,7 @@ from libs.events import topic_name
 from libs.grpckit import open_channel, service_token_metadata
 from services.segmentation.bootstrap import SegmentationSettings, build_app
 from tests.conftest import Infra, Keys, Mint, fresh_database
+from tests.support.database import count
 from tests.support.kafka import publish_events
 from tests.support.notes import running_app
 
@@ -62,11 +62,7 @@ class Segmentation:
         return await publish_events(self.kafka, topic, events, line=line)
 
     async def count(self, sql: str, *args: Any) -> int:
-        connection = await asyncpg.connect(self.database_url)
-        try:
-            return int(await connection.fetchval(sql, *args))
-        finally:
-            await connection.close()
+        return await count(self.database_url, sql, *args)
 
 
 @pytest.fixture(scope="module")

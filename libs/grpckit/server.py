@@ -12,11 +12,11 @@ import grpc
 from google.protobuf import descriptor_pool
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1.health import aio as health_aio
-from grpc_reflection.v1alpha import reflection
 from opentelemetry.instrumentation.grpc import aio_server_interceptor
 
 from libs.auth import TokenVerifier
 from libs.grpckit.interceptors import PlatformInterceptor
+from libs.grpckit.reflection import enable_reflection
 from libs.grpckit.validation import Validator
 from libs.logs import get_logger
 from libs.metrics import serve_metrics
@@ -69,13 +69,8 @@ class RunningServer:
         check_every_method_validated(self.app)
         self.app.register(self.server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
-        reflection.enable_server_reflection(
-            [
-                *self.app.service_names,
-                health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
-                reflection.SERVICE_NAME,
-            ],
-            self.server,
+        enable_reflection(
+            [*self.app.service_names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name], self.server
         )
         address = f"{self.settings.grpc_host}:{self.settings.grpc_port}"
         self.port = self.server.add_insecure_port(address)

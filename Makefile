@@ -11,7 +11,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 PROTOS := $(shell find protos -name '*.proto' | sort)
 GENERATED := libs/generated
 
-.PHONY: up down status clean test lint protos venv token help
+.PHONY: up down status clean test lint bench protos venv token help
 
 help:
 	@echo "make up      set up and start PostgreSQL, Kafka and every service (PROFILE=$(PROFILE))"
@@ -19,6 +19,7 @@ help:
 	@echo "make status  one line per component: <name> <host:port> <SERVING|NOT_SERVING|DOWN>"
 	@echo "make test    the whole test suite on its own PostgreSQL and Kafka"
 	@echo "make lint    ruff and mypy --strict"
+	@echo "make bench   the join path under load beside its ceilings (starts the platform if needed)"
 	@echo "make token   print a local token: make token SUB=u-1 LINE=pingou ROLE=user"
 
 $(VENV)/.installed: requirements.lock
@@ -65,6 +66,11 @@ lint: protos
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy libs services deploy tests
+
+# The benchmark of SPEC 6 against the platform of `make up` (started when it does not run); BENCH_ARGS=...
+# passes options (--seconds, --output). Writes bench/results/latest.json.
+bench: protos
+	$(PY) -m bench --profile $(PROFILE) $(BENCH_ARGS)
 
 SUB ?= operator-1
 LINE ?= pingou

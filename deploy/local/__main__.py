@@ -40,18 +40,13 @@ def up(profile: str) -> None:
     endpoints = infra.up(profile)
     data_dir = infra.data_dir(profile)
     private_key, public_key = keys(data_dir)
-    env = {
-        "DATABASE_URL": endpoints.database_url,
-        "KAFKA_BOOTSTRAP_SERVERS": endpoints.kafka_bootstrap,
-        "JWT_PUBLIC_KEY_FILE": str(public_key),
-        # Locally every service signs its own service-to-service tokens with the development key.
-        "SERVICE_SIGNING_KEY_FILE": str(private_key),
-        "IDENTITY_LINK_SALT": identity_salt(data_dir),
-        "SEGMENTATION_ADDRESS": f"{services.HOST}:{services.port_of('segmentation')}",
-        "CATALOG_ADDRESS": f"{services.HOST}:{services.port_of('catalog')}",
-        "MEMBERSHIP_ADDRESS": f"{services.HOST}:{services.port_of('membership')}",
-        "ORDER_ADDRESS": f"{services.HOST}:{services.port_of('order')}",
-    }
+    env = services.platform_env(
+        database_url=endpoints.database_url,
+        kafka_bootstrap=endpoints.kafka_bootstrap,
+        public_key=public_key,
+        private_key=private_key,
+        identity_salt=identity_salt(data_dir),
+    )
     services.up_all(env, data_dir)
     status(profile)
 

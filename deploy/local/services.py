@@ -71,6 +71,28 @@ def _alive_pid(pid_file: Path) -> int | None:
     return pid
 
 
+def platform_env(
+    *,
+    database_url: str,
+    kafka_bootstrap: str,
+    public_key: Path,
+    private_key: Path,
+    identity_salt: str,
+    specs: Sequence[ServiceSpec] = SERVICES,
+) -> dict[str, str]:
+    """What every service process of one platform is given: its infrastructure, keys, and where the
+    other services answer (`<NAME>_ADDRESS`, from the specs' ports)."""
+    return {
+        "DATABASE_URL": database_url,
+        "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
+        "JWT_PUBLIC_KEY_FILE": str(public_key),
+        # Locally every service signs its own service-to-service tokens with the development key.
+        "SERVICE_SIGNING_KEY_FILE": str(private_key),
+        "IDENTITY_LINK_SALT": identity_salt,
+        **{f"{spec.name.upper()}_ADDRESS": f"{HOST}:{spec.port}" for spec in specs},
+    }
+
+
 def service_env(spec: ServiceSpec, base: Mapping[str, str]) -> dict[str, str]:
     env = {**os.environ, **base, "SERVICE_NAME": spec.name, "GRPC_HOST": HOST, "GRPC_PORT": str(spec.port)}
     if spec.metrics_port is not None:

@@ -1,0 +1,230 @@
+"""The pgbench ceiling of a JoinGroup: what PostgreSQL alone does with the SQL one join commits.
+
+`pgbench_join` migrates a scratch database with the services' own `python -m services.<name> migrate`,
+seeds it (bench/pgbench/setup.sql) and lets pgbench run bench/pgbench/join_all.sql: groupbuy's seat hold,
+catalog's reservation and order's placement, the three transactions of one join, with no gRPC, Python or
+Kafka in the way. The scratch database is dropped afterwards, whatever happened.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import unquote, urlsplit, urlunsplit
+
+import psycopg
+from psycopg import sql
+from psycopg.rows import dict_row
+
+from deploy.local import services
+from libs.auth import generate_key_pair
+
+SCRIPTS = Path(__file__).resolve().parent / "pgbench"
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SCRATCH_DATABASE = "pingou_pgbench"
+SEEDED_SKUS = 8  # setup.sql's sku-1 .. sku-8
+MIGRATED = ("catalog", "order", "groupbuy")  # the services whose tables a join writes
+PER_SERVICE = {"groupbuy": "join_groupbuy.sql", "catalog": "join_catalog.sql", "order": "join_order.sql"}
+
+# What one run wrote, read before and after it. Rolled-back transactions in the scratch database are the
+# catalog's contended attempts (nothing else there rolls back).
+_COUNTS = """SELECT
+    (SELECT count(*) FROM groupbuy_pingou.seats WHERE NOT leader) AS seats,
+    (SELECT count(*) FROM order_pingou.orders) AS orders,
+    (SELECT count(*) FROM catalog_pingou.reservations) AS reservations,
+    (SELECT count(DISTINCT sku_id) FROM catalog_pingou.reservation_parts) AS skus,
+    (SELECT xact_rollback FROM pg_stat_database WHERE datname = current_database()) AS rollbacks"""
+_OTHER_BACKENDS = """SELECT count(*) AS n FROM pg_stat_activity
+WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'"""
+
+
+@dataclass(frozen=True)
+class PgbenchRun:
+    transactions: int
+    tps: float
+    latency_ms_avg: float
+    latency_ms_p99: float
+
+
+def pgbench_join(
+    database_url_admin: str,
+    *,
+    clients: int = 32,
+    seconds: float = 10.0,
+    hot_sku: bool = False,
+    per_service: bool = False,
+    database: str = SCRATCH_DATABASE,
+) -> dict[str, float]:
+    """Joins per second (tps: one pgbench transaction is one join's three transactions) and their latency,
+    with `clients` connections for `seconds` (whole seconds, pgbench's -T). `hot_sku` puts every join on
+    one SKU (its 2,500 groups and 8 stock buckets) instead of eight. The counts say what was written:
+    seats, orders and reservations equal the transactions when every join went through; stock_contended
+    is how many reservation attempts found every bucket held and were made again. `per_service` adds each
+    service's transaction run alone for `seconds` (<name>_tps, <name>_latency_ms_avg)."""
+    url = _with_database(database_url_admin, database)
+    _recreate(database_url_admin, database)
+    try:
+        _migrate(url)
+        with psycopg.connect(url) as connection:
+            connection.execute((SCRIPTS / "setup.sql").read_text())  # one multi-statement string
+        skus = 1 if hot_sku else SEEDED_SKUS
+        before = _counts(url)
+        join = _pgbench(url, "join_all.sql", clients=clients, seconds=seconds, skus=skus)
+        after = _counts(url)
+        written = {key: value - before[key] for key, value in after.items()}
+        result = {
+            "tps": join.tps,
+            "latency_ms_avg": join.latency_ms_avg,
+            "latency_ms_p99": join.latency_ms_p99,
+            "transactions": float(join.transactions),
+            "seats": written["seats"],
+            "orders": written["orders"],
+            "reservations": written["reservations"],
+            "skus": after["skus"],
+            "stock_contended": written["rollbacks"],
+        }
+        if per_service:
+            for name, script in PER_SERVICE.items():
+                alone = _pgbench(url, script, clients=clients, seconds=seconds, skus=skus)
+                result[f"{name}_tps"] = alone.tps
+                result[f"{name}_latency_ms_avg"] = alone.latency_ms_avg
+        return result
+    finally:
+        _drop(database_url_admin, database)
+
+
+def _with_database(url: str, database: str) -> str:
+    return urlunsplit(urlsplit(url)._replace(path=f"/{database}"))
+
+
+def _recreate(admin_url: str, database: str) -> None:
+    _drop(admin_url, database)
+    with psycopg.connect(admin_url, autocommit=True) as connection:
+        connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
+
+
+def _drop(admin_url: str, database: str) -> None:
+    with psycopg.connect(admin_url, autocommit=True) as connection:
+        for attempt in range(50):
+            try:
+                connection.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(database)))
+                return
+            except psycopg.errors.InsufficientPrivilege:
+                # An autovacuum worker (a superuser's process) may be in the database: FORCE cannot end it
+                # for a non-superuser owner, but it leaves on its own within moments.
+                time.sleep(0.1 * (attempt + 1))
+        raise RuntimeError(f"could not drop the scratch database {database}")
+
+
+def _migrate(url: str) -> None:
+    """Each service's own `migrate` step, with the environment `make up` gives it. The step reads (and
+    checks) all of its settings but talks to PostgreSQL only: the key files are throwaway ones."""
+    specs = {spec.name: spec for spec in services.SERVICES}
+    with tempfile.TemporaryDirectory(prefix="pgbench-keys-") as folder:
+        private, public = Path(folder) / "jwt.key", Path(folder) / "jwt.pub"
+        generate_key_pair(private, public)
+        base = {
+            "DATABASE_URL": url,
+            "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9",  # never contacted by `migrate`
+            "JWT_PUBLIC_KEY_FILE": str(public),
+            "SERVICE_SIGNING_KEY_FILE": str(private),
+            **{
+                f"{name.upper()}_ADDRESS": f"{services.HOST}:{services.port_of(name)}"
+                for name in ("catalog", "order", "segmentation", "membership")
+            },
+        }
+        for name in MIGRATED:
+            spec = specs[name]
+            done = subprocess.run(
+                [sys.executable, "-m", spec.module, "migrate"],
+                cwd=REPO_ROOT,
+                env=services.service_env(spec, base),
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            if done.returncode != 0:
+                raise RuntimeError(f"{name}: `migrate` failed:\n{done.stderr[-4000:]}")
+
+
+def _counts(url: str) -> dict[str, float]:
+    with psycopg.connect(url, autocommit=True, row_factory=dict_row) as connection:
+        # A backend flushes its statistics as it exits, which may be after pgbench has: wait for them to go.
+        for _ in range(200):
+            others = connection.execute(_OTHER_BACKENDS).fetchone()
+            if not others or not others["n"]:
+                break
+            time.sleep(0.05)
+        row = connection.execute(_COUNTS).fetchone()
+    assert row is not None
+    return {name: float(value) for name, value in row.items()}
+
+
+def _pgbench(url: str, script: str, *, clients: int, seconds: float, skus: int) -> PgbenchRun:
+    with tempfile.TemporaryDirectory(prefix="pgbench-log-") as folder:
+        command = [
+            _pgbench_binary(),
+            "-n",  # no vacuum of pgbench's own tables: there are none
+            "-M", "prepared",
+            "-c", str(clients),
+            "-j", str(min(2, clients)),
+            "-T", str(max(1, round(seconds))),
+            "-D", f"skus={skus}",
+            "-f", str(SCRIPTS / script),
+            "--log", f"--log-prefix={folder}/tx",
+        ]  # fmt: skip
+        done = subprocess.run(command, env=_libpq_env(url), capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            raise RuntimeError(f"pgbench {script} failed ({done.returncode}):\n{done.stderr[-4000:]}")
+        latencies = sorted(_logged_latencies_us(Path(folder)))
+    return PgbenchRun(
+        transactions=int(_figure(done.stdout, r"number of transactions actually processed: (\d+)")),
+        tps=_figure(done.stdout, r"tps = ([\d.]+) \(without initial connection time\)"),
+        latency_ms_avg=_figure(done.stdout, r"latency average = ([\d.]+) ms"),
+        latency_ms_p99=latencies[math.ceil(0.99 * len(latencies)) - 1] / 1000 if latencies else math.nan,
+    )
+
+
+def _logged_latencies_us(folder: Path) -> list[int]:
+    """pgbench's per-transaction log (one file per thread): `client transaction latency_us script ...`."""
+    return [int(line.split()[2]) for log in folder.glob("tx.*") for line in log.read_text().splitlines() if line]
+
+
+def _figure(output: str, pattern: str) -> float:
+    found = re.search(pattern, output)
+    if found is None:
+        raise RuntimeError(f"pgbench printed no {pattern!r}:\n{output[-2000:]}")
+    return float(found.group(1))
+
+
+def _libpq_env(url: str) -> Mapping[str, str]:
+    """The connection as libpq variables, so the password is not on pgbench's command line."""
+    parts = urlsplit(url)
+    given = {
+        "PGHOST": parts.hostname,
+        "PGPORT": str(parts.port) if parts.port else None,
+        "PGUSER": unquote(parts.username) if parts.username else None,
+        "PGPASSWORD": unquote(parts.password) if parts.password else None,
+        "PGDATABASE": unquote(parts.path.lstrip("/")),
+    }
+    return {**os.environ, **{key: value for key, value in given.items() if value}}
+
+
+def _pgbench_binary() -> str:
+    """On PATH, else where Debian keeps the server's tools: /usr/lib/postgresql/<major>/bin (newest)."""
+    on_path = shutil.which("pgbench")
+    if on_path:
+        return on_path
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/pgbench"), key=lambda path: int(path.parts[-3]))
+    if not found:
+        raise RuntimeError("pgbench is not installed (Debian: apt-get install postgresql-client)")
+    return str(found[-1])

@@ -1,0 +1,86 @@
+"""The running platform the benchmark measures: where each service answers, its database and broker, the
+key that mints operator tokens, and the processes whose CPU and memory are counted."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import asyncpg
+
+from bench.processes import Tracked, parent_of
+from deploy.local import infra, services
+from libs.auth import Role, TokenIssuer
+from libs.core import BusinessLine
+
+
+@dataclass(frozen=True)
+class Platform:
+    addresses: Mapping[str, str]  # service name -> host:port
+    database_url: str
+    kafka_bootstrap: str
+    private_key: Path  # the development issuer key: operator tokens for set-up and load
+    public_key: Path
+    logs: Path
+    topic_prefix: str = ""
+    parts: Mapping[str, Tracked] = field(default_factory=dict)
+
+    def operator_token(self) -> str:
+        issuer = TokenIssuer.from_file(self.private_key)
+        return issuer.mint(subject="bench-operator", line=BusinessLine.PINGOU, roles=[Role.OPERATOR], ttl_seconds=7200)
+
+
+def _pid(path: Path) -> int | None:
+    try:
+        return int(path.read_text().split()[0])
+    except (FileNotFoundError, ValueError, IndexError):
+        return None
+
+
+async def postmaster_pid(database_url: str) -> int | None:
+    """The local server's postmaster: the parent of our own backend (None for a remote server)."""
+    connection = await asyncpg.connect(database_url)
+    try:
+        # Asked while the backend still lives: it exits with the connection.
+        return parent_of(int(await connection.fetchval("SELECT pg_backend_pid()")))
+    finally:
+        await connection.close()
+
+
+async def tracked_parts(
+    database_url: str, service_pids: Mapping[str, int], kafka_pid: int | None
+) -> dict[str, Tracked]:
+    parts = {name: Tracked(name, pid) for name, pid in service_pids.items()}
+    if kafka_pid is not None:
+        parts["kafka"] = Tracked("kafka", kafka_pid)
+    postmaster = await postmaster_pid(database_url)
+    if postmaster is not None:
+        parts["postgres"] = Tracked("postgres", postmaster, with_children=True)
+    return parts
+
+
+def local_platform(profile: str) -> Platform:
+    """The platform of `make up` (started here when it does not run yet: `up` reuses what runs)."""
+    subprocess.run([sys.executable, "-m", "deploy.local", "up", "--profile", profile], check=True)
+    data_dir = infra.data_dir(profile)
+    endpoints = dict(
+        line.split("=", 1) for line in (data_dir / "endpoints.env").read_text().splitlines() if "=" in line
+    )
+    database_url = endpoints["DATABASE_URL"]
+    service_pids = {
+        spec.name: pid for spec in services.SERVICES if (pid := _pid(data_dir / "run" / f"{spec.name}.pid"))
+    }
+    parts = asyncio.run(tracked_parts(database_url, service_pids, _pid(data_dir / "kafka" / "kafka.pid")))
+    return Platform(
+        addresses={spec.name: f"{services.HOST}:{spec.port}" for spec in services.SERVICES},
+        database_url=database_url,
+        kafka_bootstrap=endpoints["KAFKA_BOOTSTRAP_SERVERS"],
+        private_key=data_dir / "keys" / "jwt.key",
+        public_key=data_dir / "keys" / "jwt.pub",
+        logs=data_dir / "logs",
+        parts=parts,
+    )

@@ -38,10 +38,21 @@ INVARIANTS: dict[str, str] = {
         SELECT count(*) FROM {GROUPBUY}.seats s
         WHERE s.state = 'held' AND (SELECT count(*) FROM {ORDER}.orders o
             WHERE o.seat_id = s.seat_id::text AND o.state = 'pending_payment') <> 1""",
-    "held_seat_without_one_reservation": f"""
+    # A seat's unit of stock is in the seat itself (taken from groupbuy's allotment in its statement);
+    # seats from before allotments had a catalog reservation for their order instead.
+    "held_seat_without_stock": f"""
         SELECT count(*) FROM {GROUPBUY}.seats s
-        WHERE s.state = 'held' AND (SELECT count(*) FROM {ORDER}.orders o JOIN {CATALOG}.reservations r
-            ON r.order_id = o.order_id AND r.state = 'reserved' WHERE o.seat_id = s.seat_id::text) <> 1""",
+        WHERE s.state = 'held' AND s.stock_bucket IS NULL AND (SELECT count(*) FROM {ORDER}.orders o
+            JOIN {CATALOG}.reservations r ON r.order_id = o.order_id AND r.state = 'reserved'
+            WHERE o.seat_id = s.seat_id::text) <> 1""",
+    # Every unit catalog leased to groupbuy is in its allotment, in a seat (held, paid, or sold with its
+    # completed group), and nowhere else: none lost, none made up. A failed group's seats gave theirs back.
+    "leased_stock_not_accounted": f"""
+        SELECT count(*) FROM {CATALOG}.stock_leases l
+        WHERE l.leased <> coalesce((SELECT sum(a.available) FROM {GROUPBUY}.allotments a WHERE a.sku_id = l.sku_id), 0)
+            + (SELECT count(*) FROM {GROUPBUY}.seats s JOIN {GROUPBUY}.groups g USING (group_id)
+               WHERE g.sku_id = l.sku_id AND s.stock_bucket IS NOT NULL AND s.state <> 'released'
+                   AND g.state <> 'failed')""",
     "seat_order_id_unknown": f"SELECT count(*) FROM {GROUPBUY}.seats WHERE state = 'held' AND order_id IS NULL",
 }
 

@@ -41,3 +41,12 @@ def authorize_user_access(
         return line
     require_role(principal, *roles)
     return line
+
+
+def require_service(principal: Principal, callers: frozenset[str], action: str) -> None:
+    """Only the services named in `callers` may do this: every service holds the `service` role, so the
+    role alone is no boundary (a payment confirmation, a group order, a stock lease)."""
+    require_role(principal, Role.SERVICE)
+    if principal.subject not in callers:
+        log.warning("caller_not_allowed", subject=principal.subject, allowed=sorted(callers), action=action)
+        raise PermissionDenied(f"{principal.subject} may not {action}", reason="CALLER_NOT_ALLOWED")

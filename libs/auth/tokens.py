@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import jwt
+from cachetools import LRUCache
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -19,6 +20,7 @@ AUDIENCE = "pingou-platform"
 ALGORITHM = "EdDSA"
 MAX_SUBJECT_LENGTH = 128
 MAX_LIFETIME_SECONDS = 24 * 3600  # a leaked token is useful for a day at most
+VERIFIED_CACHE_SIZE = 100_000  # tokens remembered as verified (a few hundred bytes each)
 
 
 def generate_key_pair(private_path: Path, public_path: Path) -> None:
@@ -69,9 +71,14 @@ class TokenIssuer:
 
 
 class TokenVerifier:
-    def __init__(self, public_key_pem: bytes, *, leeway_seconds: float = 30):
+    """Verifies tokens; a token that verified is remembered until it expires, so the signature check (a
+    fifth of an echo call's CPU, measured) is paid once per token rather than once per call. Only good
+    tokens are remembered: a bad one is checked, and refused, every time."""
+
+    def __init__(self, public_key_pem: bytes, *, leeway_seconds: float = 30, remembered: int = VERIFIED_CACHE_SIZE):
         self._key = serialization.load_pem_public_key(public_key_pem)
         self._leeway = leeway_seconds
+        self._verified: LRUCache[str, tuple[Principal, float]] = LRUCache(maxsize=remembered)
 
     @classmethod
     def from_file(cls, path: Path) -> TokenVerifier:
@@ -79,6 +86,18 @@ class TokenVerifier:
 
     def verify(self, token: str) -> Principal:
         """The principal the token speaks for; Unauthenticated with a reason when it is not valid."""
+        known = self._verified.get(token)
+        if known is not None:
+            principal, expires_at = known
+            if time.time() <= expires_at + self._leeway:
+                return principal
+            del self._verified[token]
+            raise Unauthenticated("the token has expired", reason="TOKEN_EXPIRED")
+        principal, expires_at = self._check(token)
+        self._verified[token] = (principal, expires_at)
+        return principal
+
+    def _check(self, token: str) -> tuple[Principal, float]:
         try:
             claims = jwt.decode(
                 token,
@@ -96,7 +115,7 @@ class TokenVerifier:
         lifetime = claims["exp"] - claims["iat"]
         if not 0 < lifetime <= MAX_LIFETIME_SECONDS:
             raise Unauthenticated("the token's lifetime is longer than a day", reason="TOKEN_INVALID")
-        return _principal_from_claims(claims)
+        return _principal_from_claims(claims), float(claims["exp"])
 
 
 def _principal_from_claims(claims: dict[str, object]) -> Principal:

@@ -1,6 +1,11 @@
 """The idempotent consumer: each event's effect and its inbox row commit in one transaction, offsets
 are committed only after that, and poison messages go to the dead-letter topic with the error.
 
+The events of a polled batch are applied together, in one transaction (one inbox statement for all of
+them, then each handler in order on the same connection): a transaction per event costs more than most
+effects. Should any of them fail, the batch is rolled back and its events applied one by one, each in
+its own transaction with its own retries, so one bad event still costs only itself.
+
 A message is poison when it is not an envelope, its payload does not decode, or its handler keeps
 failing on it (`max_attempts`). Infrastructure errors (Postgres unreachable, a serialization conflict)
 are not the message's fault: those are retried without limit and the offset does not move.
@@ -65,6 +70,14 @@ _CLAIM = """
 INSERT INTO inbox (consumer, event_id, topic, partition, "offset") VALUES ($1, $2, $3, $4, $5)
 ON CONFLICT DO NOTHING RETURNING true
 """
+_CLAIM_MANY = """
+INSERT INTO inbox (consumer, event_id, topic, partition, "offset")
+SELECT $1, e.event_id, e.topic, e.partition, e.position
+FROM unnest($2::uuid[], $3::text[], $4::int[], $5::bigint[]) AS e(event_id, topic, partition, position)
+ON CONFLICT DO NOTHING RETURNING event_id
+"""
+# Events applied in one transaction at most: a batch holds its effects' row locks until it commits.
+APPLY_BATCH = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,8 +136,8 @@ class IdempotentConsumer:
             while True:
                 batches = await consumer.getmany(timeout_ms=500)
                 for partition, records in batches.items():
-                    for record in records:
-                        await self._consume(record, producer)
+                    for first in range(0, len(records), APPLY_BATCH):
+                        await self._consume_batch(records[first : first + APPLY_BATCH], producer)
                     await self._commit(consumer, partition, records[-1].offset + 1)
                 self._report_lag(consumer)
                 await self._purge_inbox()
@@ -158,6 +171,59 @@ class IdempotentConsumer:
             return
         self._last_purge = now
         await self._pool.execute(_PURGE, self.name, self._inbox_retention)
+
+    async def _consume_batch(self, records: Sequence[ConsumerRecord[Any, Any]], producer: Any) -> None:
+        """One partition's records, in order: undecodable ones dead-lettered, the rest applied together
+        in one transaction, or one by one when the batch as a whole fails."""
+        batch: list[tuple[ConsumerRecord[Any, Any], ConsumedEvent]] = []
+        seen: set[uuid.UUID] = set()
+        for record in records:
+            try:
+                event = self._decode(record)
+            except PoisonMessage as error:
+                await self._dead_letter(record, producer, str(error))
+                continue
+            if event is None:
+                CONSUMED.labels(self.name, "ignored").inc()
+            elif (event_id := uuid.UUID(event.envelope.event_id)) in seen:  # sent twice, close together
+                CONSUMED.labels(self.name, "duplicate").inc()
+            else:
+                seen.add(event_id)
+                batch.append((record, event))
+        if len(batch) > 1:
+            try:
+                handled = await self._apply_together(batch)
+            except Exception as error:
+                log.info("consumer_batch_one_by_one", consumer=self.name, events=len(batch), error=repr(error))
+            else:
+                CONSUMED.labels(self.name, "handled").inc(handled)
+                CONSUMED.labels(self.name, "duplicate").inc(len(batch) - handled)
+                return
+        for record, _ in batch:
+            await self._consume(record, producer)
+
+    async def _apply_together(self, batch: Sequence[tuple[ConsumerRecord[Any, Any], ConsumedEvent]]) -> int:
+        """Every event's effect and inbox row in one transaction; how many were new."""
+        events = [event for _, event in batch]
+        async with self._pool.acquire() as connection, connection.transaction():
+            rows = await connection.fetch(
+                _CLAIM_MANY,
+                self.name,
+                [uuid.UUID(event.envelope.event_id) for event in events],
+                [event.topic for event in events],
+                [event.partition for event in events],
+                [event.offset for event in events],
+            )
+            claimed = {row["event_id"] for row in rows}
+            for record, event in batch:
+                if uuid.UUID(event.envelope.event_id) not in claimed:
+                    continue
+                _, handler = self._handlers[event.envelope.payload.TypeName()]
+                with _tracer.start_as_current_span(
+                    f"consume {record.topic}", context=extract_context(record.headers), kind=SpanKind.CONSUMER
+                ):
+                    await handler(connection, event)
+        return len(claimed)
 
     async def _consume(self, record: ConsumerRecord[Any, Any], producer: Any) -> None:
         with _tracer.start_as_current_span(

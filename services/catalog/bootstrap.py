@@ -19,10 +19,11 @@ from libs.grpckit import GrpcApp
 from libs.grpckit.server import Worker
 from libs.jobs import run_batches
 from libs.logs import get_logger
-from libs.settings import ServiceSettings
+from libs.settings import ServiceNames, ServiceSettings
 from services.catalog.adapters.repository import SHARED
-from services.catalog.entrypoints.grpc_api import SERVICE, VALIDATORS, CatalogServicer
+from services.catalog.entrypoints.grpc_api import CatalogServicer
 from services.catalog.entrypoints.order_events import order_handlers
+from services.catalog.entrypoints.validation import SERVICE, VALIDATORS
 from services.catalog.service_layer import inventory
 from services.catalog.service_layer.unit_of_work import INVENTORY_AGGREGATE, LISTING_AGGREGATE, UnitOfWork
 
@@ -37,6 +38,9 @@ class CatalogSettings(ServiceSettings):
     service_name: str = NAME
     # How often the expiry job looks for reservations whose hold ran out.
     reservation_expiry_poll_seconds: float = Field(default=1.0, gt=0, le=60)
+    # Which services (token subjects) may lease and return stock: a `service` role alone is not enough,
+    # since every service holds one.
+    lease_callers: ServiceNames = frozenset({"groupbuy"})
 
 
 def migrate_all(settings: CatalogSettings) -> None:
@@ -84,7 +88,7 @@ async def build_app(settings: CatalogSettings) -> GrpcApp:
         )
         workers.append(consumer.run)
 
-    servicer = CatalogServicer(pools=pools, topic_prefix=prefix)
+    servicer = CatalogServicer(pools=pools, topic_prefix=prefix, lease_callers=settings.lease_callers)
     return GrpcApp(
         name=NAME,
         register=lambda server: catalog_pb2_grpc.add_CatalogServiceServicer_to_server(servicer, server),

@@ -1,5 +1,5 @@
-"""Wiring: settings, migrations, topics, the pool, clients of catalog / order / segmentation / membership,
-the relay, the order-event consumer, the durable jobs and the servicer. Pingou line only."""
+"""Wiring: settings, migrations, topics, the pool, clients of catalog / segmentation / membership, the
+allotment, the relay, the order-event consumer, the durable jobs and the servicer. Pingou line only."""
 
 from __future__ import annotations
 
@@ -20,17 +20,17 @@ from libs.events import MIGRATIONS as EVENT_MIGRATIONS
 from libs.events import IdempotentConsumer, ensure_topics, line_relays, topic_name
 from libs.grpckit import GrpcApp
 from libs.settings import PrivateKeyFile, ServiceAddress, ServiceSettings
-from services.groupbuy.adapters.catalog import CatalogListings, open_catalog_channel
+from services.groupbuy.adapters.catalog import CatalogListings, CatalogStock, open_catalog_channel
 from services.groupbuy.adapters.eligibility import (
     ServiceEligibility,
     open_membership_channel,
     open_segmentation_channel,
 )
-from services.groupbuy.adapters.orders import GrpcOrders, open_order_channel
 from services.groupbuy.entrypoints.grpc_api import SERVICE, VALIDATORS, GroupbuyServicer
-from services.groupbuy.entrypoints.jobs import HoldBackstopJob, IdentityJob, WindowJob
+from services.groupbuy.entrypoints.jobs import HoldBackstopJob, IdentityJob, LeaseJob, WindowJob
 from services.groupbuy.service_layer.context import Context
 from services.groupbuy.service_layer.lifecycle import order_handlers
+from services.groupbuy.service_layer.stock import Allotment
 from services.groupbuy.service_layer.unit_of_work import GROUP_AGGREGATE, UnitOfWork
 
 NAME = "groupbuy"
@@ -43,7 +43,6 @@ class GroupbuySettings(ServiceSettings):
     # Groupbuy is a pingou business: it serves that line only, and refuses mall tokens.
     served_lines: Annotated[frozenset[BusinessLine], NoDecode] = frozenset({LINE})
     catalog_address: ServiceAddress
-    order_address: ServiceAddress
     segmentation_address: ServiceAddress
     membership_address: ServiceAddress
     service_signing_key_file: PrivateKeyFile
@@ -57,8 +56,8 @@ class GroupbuySettings(ServiceSettings):
     daily_open_cap: int = Field(default=20, ge=1, le=10_000)
     listing_cache_seconds: float = Field(default=5.0, ge=0, le=600)
     jobs_poll_seconds: float = Field(default=1.0, gt=0, le=3600)
-    # PlaceGroupOrder reserves stock through catalog: give it more than a read.
-    order_deadline_seconds: float = Field(default=3.0, gt=0, le=60)
+    # Units of a SKU leased from catalog at a time for the allotment joins take their stock from.
+    stock_lease_block: int = Field(default=400, ge=8, le=100_000)
 
     @field_validator("served_lines")
     @classmethod
@@ -88,20 +87,21 @@ async def build_app(settings: GroupbuySettings) -> GrpcApp:
     credentials = ServiceCredentials.from_file(settings.service_signing_key_file, service=NAME)
     channels = [
         catalog := open_catalog_channel(settings.catalog_address),
-        orders := open_order_channel(settings.order_address, deadline_seconds=settings.order_deadline_seconds),
         segmentation := open_segmentation_channel(settings.segmentation_address),
         membership := open_membership_channel(settings.membership_address),
     ]
     eligibility = ServiceEligibility(segmentation, membership, credentials)
+    clock = partial(datetime.now, UTC)
+    allotment = Allotment(pool, CatalogStock(catalog, credentials), block=settings.stock_lease_block, clock=clock)
     context = Context(
         pool=pool,
-        orders=GrpcOrders(orders, credentials),
+        allotment=allotment,
         listings=CatalogListings(catalog, credentials, cache_seconds=settings.listing_cache_seconds),
         eligibility=eligibility,
         topic_prefix=prefix,
         hold=timedelta(minutes=settings.hold_minutes),
         daily_open_cap=settings.daily_open_cap,
-        clock=lambda: datetime.now(UTC),
+        clock=clock,
     )
     uow = partial(UnitOfWork, pool, LINE, topic_prefix=prefix)
     poll = settings.jobs_poll_seconds
@@ -114,6 +114,7 @@ async def build_app(settings: GroupbuySettings) -> GrpcApp:
         ),
         HoldBackstopJob(uow, grace=timedelta(minutes=settings.hold_backstop_grace_minutes), poll_seconds=poll),
         IdentityJob(uow, eligibility, poll_seconds=poll * 5),
+        LeaseJob(uow, allotment, poll_seconds=poll * 10),
     ]
     consumer = IdempotentConsumer(
         name=f"{prefix}{NAME}-orders-{LINE}",

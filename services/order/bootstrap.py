@@ -1,5 +1,5 @@
-"""Wiring: settings, migrations, topics, pools, the catalog and membership clients, relays, the group
-outcome consumer, the durable jobs and the servicer."""
+"""Wiring: settings, migrations, topics, pools, the catalog and membership clients, relays, the consumer
+of groupbuy's events (seats' orders and groups' outcomes), the durable jobs and the servicer."""
 
 from __future__ import annotations
 
@@ -50,12 +50,14 @@ class OrderSettings(ServiceSettings):
     jobs_batch_size: int = Field(default=200, ge=1, le=10_000)
     membership_cache_seconds: float = Field(default=30.0, ge=0, le=3600)
     membership_cache_users: int = Field(default=100_000, ge=1)
+    order_placement_wait_seconds: float = Field(default=2.0, ge=0, le=30)
 
     def policy(self) -> OrderPolicy:
         return OrderPolicy(
             payment_limit=timedelta(seconds=self.payment_limit_seconds),
             refund_retry_base=timedelta(seconds=self.refund_retry_base_seconds),
             refund_max_attempts=self.refund_max_attempts,
+            placement_wait=timedelta(seconds=self.order_placement_wait_seconds),
         )
 
 
@@ -93,7 +95,8 @@ async def build_app(settings: OrderSettings) -> GrpcApp:
             policy=policy,
             batch_size=settings.jobs_batch_size,
         )
-        for batch in (jobs.cancel_unpaid, jobs.ask_again_for_refunds, jobs.forget_old_keys):
+        batches = (jobs.cancel_unpaid, jobs.ask_again_for_refunds, jobs.forget_old_keys, jobs.forget_old_failed_groups)
+        for batch in batches:
             workers.append(
                 partial(run_batches, batch, batch_size=jobs.batch_size, poll_seconds=settings.jobs_poll_seconds)
             )
@@ -106,6 +109,10 @@ async def build_app(settings: OrderSettings) -> GrpcApp:
         )
         workers.append(stock_consumer.run)
     if BusinessLine.PINGOU in lines:
+        # One consumer for all of groupbuy's events: a seat's SeatHeld (its order is placed) comes before its
+        # group's GroupCompleted / GroupFailed on the same partition (key: group id), and one consumer
+        # handles them in that order. Its name (the consumer group and inbox scope) predates SeatHeld and
+        # stays, so its committed offsets and inbox carry over.
         consumer = IdempotentConsumer(
             name=f"{prefix}{NAME}-group-outcomes",
             pool=pools[BusinessLine.PINGOU],

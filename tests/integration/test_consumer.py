@@ -139,3 +139,45 @@ async def test_an_event_whose_handler_keeps_failing_is_dead_lettered_and_leaves_
     assert await notes_of(pool, "eve") == 0
     dead = await read_topic(infra.kafka_bootstrap, dead_letter_topic(topic), until=lambda got: len(got) >= 1)
     assert b"eve's notes are refused" in dict(dead[0].headers)["dlq.error"]
+
+
+async def test_a_batch_with_one_failing_event_applies_every_other_event_once_in_order(
+    pool: asyncpg.Pool, infra: Infra, topic: str
+) -> None:
+    """Events polled together are applied in one transaction; one that fails sends the batch back one by
+    one, so the others still take effect exactly once (duplicates inside the batch too) and it alone is
+    dead-lettered."""
+    order: list[str] = []
+
+    async def refuse_mid(connection: asyncpg.Connection, event: ConsumedEvent) -> None:
+        await count_note(connection, event)
+        assert isinstance(event.payload, notes_pb2.NoteCreated)
+        if event.payload.author == "mid":
+            raise ValueError("mid is refused")
+        order.append(event.payload.author)
+
+    twice = uuid.uuid4()
+    records = [note_event(f"a{index}") for index in range(20)]
+    records += [note_event("dup", twice), note_event("dup", twice), note_event("mid")]
+    records += [note_event(f"b{index}") for index in range(20)]
+    await produce(infra.kafka_bootstrap, topic, records)
+    run = asyncio.create_task(
+        IdempotentConsumer(
+            name=f"batch-{uuid.uuid4().hex[:6]}",
+            pool=pool,
+            bootstrap_servers=infra.kafka_bootstrap,
+            topics=[topic],
+            handlers={notes_pb2.NoteCreated: refuse_mid},
+            retry_pause=0.01,
+        ).run()
+    )
+    try:
+        await eventually(lambda: notes_of(pool, "b19"))
+    finally:
+        await stop(run)
+    authors = [f"a{index}" for index in range(20)] + ["dup"] + [f"b{index}" for index in range(20)]
+    assert [await notes_of(pool, author) for author in authors] == [1] * len(authors)
+    assert await notes_of(pool, "mid") == 0
+    assert [author for author in order if author in authors][-21:] == authors[-21:]  # applied in order
+    dead = await read_topic(infra.kafka_bootstrap, dead_letter_topic(topic), until=lambda got: len(got) >= 1)
+    assert b"mid is refused" in dict(dead[0].headers)["dlq.error"]

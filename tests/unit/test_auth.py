@@ -42,6 +42,32 @@ def test_an_expired_token_is_refused_with_its_reason(key_pair: tuple[TokenIssuer
     assert caught.value.reason == "TOKEN_EXPIRED"
 
 
+def test_a_token_verified_once_is_still_refused_once_it_expires(
+    key_pair: tuple[TokenIssuer, TokenVerifier], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    issuer, verifier = key_pair
+    token = issuer.mint(subject="p-7", line=BusinessLine.PINGOU, roles=[Role.USER], ttl_seconds=60)
+    assert verifier.verify(token).subject == "p-7"  # verified, and remembered
+    assert verifier.verify(token).subject == "p-7"
+    later = time.time() + 60 + 31  # past its expiry and the 30 s leeway
+    monkeypatch.setattr(time, "time", lambda: later)
+    with pytest.raises(Unauthenticated) as caught:
+        verifier.verify(token)
+    assert caught.value.reason == "TOKEN_EXPIRED"
+
+
+def test_a_refused_token_is_checked_again_each_time_never_remembered(
+    key_pair: tuple[TokenIssuer, TokenVerifier], tmp_path: Path
+) -> None:
+    _, verifier = key_pair
+    generate_key_pair(tmp_path / "other", tmp_path / "other.pub")
+    forged = TokenIssuer.from_file(tmp_path / "other").mint(subject="p-8", line=BusinessLine.PINGOU, roles=[Role.USER])
+    for _ in range(2):
+        with pytest.raises(Unauthenticated) as caught:
+            verifier.verify(forged)
+        assert caught.value.reason == "TOKEN_INVALID"
+
+
 def test_a_token_signed_by_another_key_is_refused(key_pair: tuple[TokenIssuer, TokenVerifier], tmp_path: Path) -> None:
     generate_key_pair(tmp_path / "other", tmp_path / "other.pub")
     token = TokenIssuer.from_file(tmp_path / "other").mint(subject="x", line=BusinessLine.MALL, roles=[])

@@ -15,6 +15,7 @@ from libs.core import BusinessLine
 from services.catalog.domain.model import (
     STOCK_BUCKETS,
     GroupRule,
+    LeaseKind,
     Listing,
     Prices,
     Product,
@@ -22,6 +23,8 @@ from services.catalog.domain.model import (
     ReservationItem,
     ReservationState,
     Sku,
+    StockLease,
+    StockLevel,
 )
 
 SHARED = "catalog"
@@ -223,17 +226,22 @@ class CatalogRepository:
             STOCK_BUCKETS,
         )
 
-    async def stock(self, sku_id: str) -> tuple[int, int] | None:
-        """(available, reserved) or None when the SKU has no stock record on this line."""
+    async def stock(self, sku_id: str) -> StockLevel | None:
+        """None when the SKU has no stock record on this line. One statement, so one snapshot: a lease or
+        return (buckets and stock_leases in one transaction) is seen whole or not at all."""
         row = await self._db.fetchrow(
             """SELECT (SELECT sum(available) FROM stock WHERE sku_id = $1) AS available,
                 (SELECT coalesce(sum(p.quantity), 0) FROM reservation_parts p JOIN reservations r USING (order_id)
-                 WHERE p.sku_id = $1 AND r.state = 'reserved') AS reserved""",
+                 WHERE p.sku_id = $1 AND r.state = 'reserved') AS reserved,
+                (SELECT coalesce(sum(leased), 0) FROM stock_leases WHERE sku_id = $1) AS leased""",
             sku_id,
         )
         if row is None or row["available"] is None:
             return None
-        return int(row["available"]), int(row["reserved"])
+        return StockLevel(int(row["available"]), int(row["reserved"]), int(row["leased"]))
+
+    async def has_stock(self, sku_id: str) -> bool:
+        return bool(await self._db.fetchval("SELECT true FROM stock WHERE sku_id = $1 LIMIT 1", sku_id))
 
     async def reservation(self, order_id: str, *, lock: bool = False) -> Reservation | None:
         row = await self._db.fetchrow(
@@ -291,6 +299,93 @@ class CatalogRepository:
             limit,
         )
         return [self._reservation(row) for row in rows]
+
+    # --- leases to groupbuy (this line)
+
+    async def claim_lease_request(self, lease_id: str, kind: LeaseKind, sku_id: str, quantity: int) -> bool:
+        """False when the lease id was used before (the idempotency key). Taken first in a lease or return:
+        a concurrent retry of the same id waits here until the first commits, then finds its answer."""
+        status = await self._db.execute(
+            """INSERT INTO lease_requests (lease_id, kind, sku_id, quantity, leased) VALUES ($1, $2, $3, $4, 0)
+            ON CONFLICT (lease_id) DO NOTHING""",
+            lease_id,
+            kind.value,
+            sku_id,
+            quantity,
+        )
+        return str(status) == "INSERT 0 1"
+
+    async def lease_request(self, lease_id: str) -> StockLease | None:
+        row = await self._db.fetchrow("SELECT * FROM lease_requests WHERE lease_id = $1", lease_id)
+        if row is None:
+            return None
+        return StockLease(
+            lease_id=str(row["lease_id"]),
+            kind=LeaseKind(row["kind"]),
+            sku_id=row["sku_id"],
+            line=self.line,
+            quantity=row["quantity"],
+            leased=row["leased"],
+        )
+
+    async def move_stock(self, sku_id: str, change: int) -> int | None:
+        """Add `change` to the SKU's stock (negative: take, at most all there is) and spread the result
+        evenly over its buckets, as SetStock does, so that reservations keep finding stock in every bucket.
+        Returns the change made, or None when the SKU has no stock on this line.
+
+        All the SKU's buckets are locked in bucket order (the order every waiting writer uses) before any
+        is written, and the new levels come from the locked rows only: a reservation that changed a bucket
+        meanwhile is counted, never overwritten. The buckets' `available >= 0` check holds by construction."""
+        moved: int | None = await self._db.fetchval(
+            """WITH locked AS (
+                SELECT bucket, available FROM stock WHERE sku_id = $1 ORDER BY bucket FOR UPDATE
+            ), total AS (
+                SELECT count(*) AS buckets, greatest($2, -sum(available)) AS change,
+                    sum(available) + greatest($2, -sum(available)) AS after FROM locked
+            ), spread AS (
+                SELECT bucket, row_number() OVER (ORDER BY bucket) - 1 AS position FROM locked
+            ), moved AS (
+                UPDATE stock s SET available = t.after / t.buckets + CASE WHEN spread.position < t.after % t.buckets
+                    THEN 1 ELSE 0 END
+                FROM spread, total t WHERE s.sku_id = $1 AND s.bucket = spread.bucket
+                RETURNING t.change
+            )
+            SELECT min(change) FROM moved""",
+            sku_id,
+            change,
+        )
+        return moved
+
+    async def add_to_lease(self, lease_id: str, sku_id: str, granted: int) -> int:
+        """Count `granted` as leased and record it as the lease's answer; returns what is leased now."""
+        leased: int = await self._db.fetchval(
+            """WITH lease AS (
+                INSERT INTO stock_leases AS l (sku_id, leased) VALUES ($2, $3)
+                ON CONFLICT (sku_id) DO UPDATE SET leased = l.leased + excluded.leased
+                RETURNING leased
+            )
+            UPDATE lease_requests r SET quantity = $3, leased = lease.leased FROM lease
+            WHERE r.lease_id = $1 RETURNING r.leased""",
+            lease_id,
+            sku_id,
+            granted,
+        )
+        return leased
+
+    async def subtract_from_lease(self, lease_id: str, sku_id: str, returned: int) -> int | None:
+        """Count `returned` as no longer leased and record it as the return's answer; returns what is
+        leased now, or None (and changes nothing) when less than `returned` is leased."""
+        leased: int | None = await self._db.fetchval(
+            """WITH lease AS (
+                UPDATE stock_leases SET leased = leased - $3 WHERE sku_id = $2 AND leased >= $3 RETURNING leased
+            )
+            UPDATE lease_requests r SET leased = lease.leased FROM lease
+            WHERE r.lease_id = $1 RETURNING r.leased""",
+            lease_id,
+            sku_id,
+            returned,
+        )
+        return leased
 
     # --- mapping
 

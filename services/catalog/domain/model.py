@@ -1,5 +1,5 @@
-"""The catalog domain: products, listings with their prices and group rules, reservations.
-No infrastructure here."""
+"""The catalog domain: products, listings with their prices and group rules, stock, reservations and
+leases. No infrastructure here."""
 
 from __future__ import annotations
 
@@ -17,6 +17,12 @@ MAX_SKUS_PER_PRODUCT = 50
 MIN_GROUP_SIZE, MAX_GROUP_SIZE = 2, 50
 MIN_WINDOW_MINUTES, MAX_WINDOW_MINUTES, DEFAULT_WINDOW_MINUTES = 10, 7 * 24 * 60, 24 * 60
 STOCK_BUCKETS = 8  # a hot SKU's stock is split so that concurrent reservations rarely meet on one row
+MAX_LEASE_QUANTITY = 100_000  # one lease or return
+
+
+class LeaseKind(StrEnum):
+    LEASE = "lease"
+    RETURN = "return"
 
 
 class ReservationState(StrEnum):
@@ -147,3 +153,25 @@ class Reservation:
 def normalized_items(items: list[ReservationItem]) -> tuple[ReservationItem, ...]:
     """Sorted by SKU: reservations lock SKUs in one order, so two orders cannot deadlock on them."""
     return tuple(sorted(items, key=lambda item: item.sku_id))
+
+
+@dataclass(frozen=True, slots=True)
+class StockLevel:
+    """A SKU's stock on a line: free to reserve, held by reservations, and leased to groupbuy."""
+
+    available: int
+    reserved: int
+    leased: int
+
+
+@dataclass(frozen=True, slots=True)
+class StockLease:
+    """The answer to a lease (quantity granted, up to what was asked) or a return (quantity given back),
+    with what is leased of the SKU right after it. A retry of the same lease id gets this same answer."""
+
+    lease_id: str
+    kind: LeaseKind
+    sku_id: str
+    line: BusinessLine
+    quantity: int
+    leased: int

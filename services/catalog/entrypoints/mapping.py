@@ -7,6 +7,7 @@ from dataclasses import asdict, replace
 from pingou.catalog.v1 import catalog_pb2 as pb
 
 from libs.convert import LINE_TO_PROTO, timestamp
+from libs.core import BusinessLine
 from services.catalog.domain.model import (
     DEFAULT_WINDOW_MINUTES,
     GroupRule,
@@ -17,6 +18,8 @@ from services.catalog.domain.model import (
     ReservationItem,
     ReservationState,
     Sku,
+    StockLease,
+    StockLevel,
 )
 
 STATE_TO_PROTO = {
@@ -132,3 +135,23 @@ def reservation_to_proto(reservation: Reservation) -> pb.Reservation:
 
 def items_from_proto(items: list[pb.ReservationItem]) -> list[ReservationItem]:
     return [ReservationItem(item.sku_id, item.quantity) for item in items]
+
+
+def stock_to_proto(line: BusinessLine, sku_id: str, stock: StockLevel) -> pb.Stock:
+    return pb.Stock(
+        line=LINE_TO_PROTO[line],
+        sku_id=sku_id,
+        available=stock.available,
+        reserved=stock.reserved,
+        leased=stock.leased,
+    )
+
+
+def lease_to_proto(lease: StockLease) -> pb.StockLease:
+    return pb.StockLease(
+        lease_id=lease.lease_id,
+        sku_id=lease.sku_id,
+        line=LINE_TO_PROTO[lease.line],
+        quantity=lease.quantity,
+        leased=lease.leased,
+    )

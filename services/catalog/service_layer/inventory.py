@@ -20,6 +20,7 @@ from services.catalog.domain.model import (
     Reservation,
     ReservationItem,
     ReservationState,
+    StockLevel,
     normalized_items,
 )
 from services.catalog.service_layer.unit_of_work import INVENTORY_AGGREGATE, UnitOfWork
@@ -37,7 +38,8 @@ def _items_proto(items: Sequence[ReservationItem]) -> list[pb.ReservationItem]:
     return [pb.ReservationItem(sku_id=item.sku_id, quantity=item.quantity) for item in items]
 
 
-async def set_stock(uow: UnitOfWork, *, sku_id: str, available: int) -> tuple[int, int]:
+async def set_stock(uow: UnitOfWork, *, sku_id: str, available: int) -> StockLevel:
+    """Sets what is free to reserve; units held by reservations or leased to groupbuy are not part of it."""
     if await uow.catalog.sku_with_product(sku_id) is None:
         raise NotFound(f"no SKU {sku_id}", reason="SKU_NOT_FOUND")
     await uow.catalog.set_stock(sku_id, available)
@@ -45,11 +47,26 @@ async def set_stock(uow: UnitOfWork, *, sku_id: str, available: int) -> tuple[in
     return await get_stock(uow, sku_id)
 
 
-async def get_stock(uow: UnitOfWork, sku_id: str) -> tuple[int, int]:
+async def get_stock(uow: UnitOfWork, sku_id: str) -> StockLevel:
     stock = await uow.catalog.stock(sku_id)
     if stock is None:
-        raise NotFound(f"{sku_id} has no stock on the {uow.line} line", reason="STOCK_NOT_FOUND")
+        raise no_stock(uow, sku_id)
     return stock
+
+
+def no_stock(uow: UnitOfWork, sku_id: str) -> NotFound:
+    return NotFound(f"{sku_id} has no stock on the {uow.line} line", reason="STOCK_NOT_FOUND")
+
+
+async def require_listed(uow: UnitOfWork, sku_ids: Sequence[str]) -> None:
+    """Stock is handed out (reserved, leased) only for SKUs for sale on the line."""
+    unlisted = await uow.catalog.unlisted(sku_ids)
+    if unlisted:
+        raise FailedPrecondition(
+            f"not for sale on the {uow.line} line: {', '.join(unlisted)}",
+            reason="NOT_LISTED",
+            metadata={"sku_id": unlisted[0]},
+        )
 
 
 async def reserve(
@@ -58,13 +75,7 @@ async def reserve(
     """One attempt, in the caller's unit of work. Raises Contended when another attempt may succeed."""
     wanted = normalized_items(list(items))
     expires_at = datetime.now(UTC) + hold
-    unlisted = await uow.catalog.unlisted([item.sku_id for item in wanted])
-    if unlisted:
-        raise FailedPrecondition(
-            f"not for sale on the {uow.line} line: {', '.join(unlisted)}",
-            reason="NOT_LISTED",
-            metadata={"sku_id": unlisted[0]},
-        )
+    await require_listed(uow, [item.sku_id for item in wanted])
     if not await uow.catalog.add_reservation(order_id, wanted, expires_at):
         existing = await uow.catalog.reservation(order_id)
         assert existing is not None
@@ -126,14 +137,20 @@ async def release(uow: UnitOfWork, order_id: str) -> Reservation:
     return _with_state(reservation, ReservationState.RELEASED)
 
 
-async def settle_for_order(uow: UnitOfWork, order_id: str, *, to: ReservationState) -> Reservation | None:
+async def settle_for_order(
+    uow: UnitOfWork, order_id: str, *, to: ReservationState, may_lack_reservation: bool = False
+) -> Reservation | None:
     """Catalog's side of an order event: commit the order's reservation once it is paid (or its group
     completed), release it once the order is cancelled or refunded before that. A reservation already
     where the event wants it stays as it is. No hold check here: the order service accepted the payment
-    in time, and its event may simply have arrived late."""
+    in time, and its event may simply have arrived late.
+
+    `may_lack_reservation`: a group order, whose unit may have come from groupbuy's leased stock rather
+    than from a reservation; an order without one is then expected, not a sign of lost stock."""
     reservation = await uow.catalog.reservation(order_id, lock=True)
     if reservation is None:
-        log.warning("order_event_without_reservation", order_id=order_id, line=uow.line.value)
+        report = log.debug if may_lack_reservation else log.warning
+        report("order_event_without_reservation", order_id=order_id, line=uow.line.value)
         return None
     if reservation.state is not ReservationState.RESERVED:
         if reservation.state is not to and to is ReservationState.COMMITTED:

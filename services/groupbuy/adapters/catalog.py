@@ -1,4 +1,6 @@
-"""The pingou listing of a SKU from catalog (GetListings), as the terms a group opens with; cached briefly."""
+"""Catalog as groupbuy needs it: the pingou listing of a SKU (GetListings) as the terms a group opens
+with, cached briefly; and stock leased in blocks for the allotment joins take their units from
+(LeaseStock, idempotent by the lease id, so retried on UNAVAILABLE)."""
 
 from __future__ import annotations
 
@@ -17,12 +19,13 @@ from services.groupbuy.domain.model import GroupTerms, leader_price
 
 CATALOG_SERVICE = catalog_pb.DESCRIPTOR.services_by_name["CatalogService"].full_name
 GET_LISTINGS = f"{CATALOG_SERVICE}/GetListings"
+LEASE_STOCK = f"{CATALOG_SERVICE}/LeaseStock"
 DEADLINE_SECONDS = 2.0
 CACHED_LISTINGS = 50_000
 
 
 def open_catalog_channel(address: str) -> grpc.aio.Channel:
-    return open_channel(address, idempotent_methods=[GET_LISTINGS], default_timeout=DEADLINE_SECONDS)
+    return open_channel(address, idempotent_methods=[GET_LISTINGS, LEASE_STOCK], default_timeout=DEADLINE_SECONDS)
 
 
 def terms_from_listing(listing: catalog_pb.Listing) -> GroupTerms:
@@ -73,3 +76,29 @@ class CatalogListings:
                     raise FailedPrecondition(f"SKU {sku_id} has no group rule", reason="NO_GROUP_RULE")
                 return terms_from_listing(listing)
         return None
+
+
+class CatalogStock:
+    """Leases of pingou stock, granted by catalog (up to what is asked; 0 when nothing is left)."""
+
+    def __init__(self, channel: grpc.aio.Channel, credentials: ServiceCredentials):
+        self._stub = catalog_grpc.CatalogServiceStub(channel)
+        self._credentials = credentials
+
+    async def lease(self, *, sku_id: str, quantity: int, lease_id: str) -> int:
+        try:
+            reply = await self._stub.LeaseStock(
+                catalog_pb.LeaseStockRequest(
+                    line=common_pb2.BUSINESS_LINE_PINGOU, sku_id=sku_id, quantity=quantity, lease_id=lease_id
+                ),
+                metadata=self._credentials.metadata(BusinessLine.PINGOU),
+            )
+        except grpc.aio.AioRpcError as error:
+            if error.code() is grpc.StatusCode.FAILED_PRECONDITION:
+                raise FailedPrecondition(
+                    f"catalog leases no stock of {sku_id}: {error.details()}", reason="NOT_LISTED"
+                ) from None
+            raise Unavailable(
+                f"catalog did not lease stock ({error.code().name}); retry", reason="CATALOG_UNAVAILABLE"
+            ) from None
+        return int(reply.quantity)

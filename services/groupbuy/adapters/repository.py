@@ -20,6 +20,7 @@ from libs.core import AlreadyExists, DomainError, FailedPrecondition, ResourceEx
 from libs.events import OutboxRows
 from libs.events.outbox import outbox_insert
 from services.groupbuy.domain.model import (
+    AllotmentEmpty,
     FailureReason,
     Group,
     GroupState,
@@ -30,6 +31,9 @@ from services.groupbuy.domain.model import (
     SeatState,
 )
 from services.groupbuy.domain.paging import OpenGroupsPage, UserGroupsPage
+
+# What take_allotment (migrations/groupbuy_0002) raises when a SKU's allotment is empty.
+ALLOTMENT_EMPTY_SQLSTATE = "GB001"
 
 # A transaction's connection, or the pool (each statement then runs as its own transaction).
 Executor: TypeAlias = asyncpg.Connection | asyncpg.Pool
@@ -46,26 +50,34 @@ def _announce(first: int) -> str:
     return f"announced AS ({outbox_insert(first, only_with='seat')})"
 
 
+# The seat's unit of stock, taken from the allotment only when the seat's group row was changed ({0}).
+# An empty allotment raises (GB001) and undoes the whole statement.
+_TAKE_UNIT = """unit AS (
+    SELECT t.bucket, t.remaining FROM {0}, LATERAL take_allotment({0}.sku_id, ${1}) t)"""
+
 _COUNT_USER = """counted AS (
     INSERT INTO user_sku_groups AS u (user_id, sku_id, active, max_active)
     SELECT seat.user_id, {0}.sku_id, 1, {0}.per_user_limit FROM seat, {0}
     ON CONFLICT (user_id, sku_id)
     DO UPDATE SET active = u.active + 1, max_active = excluded.max_active)"""
 
+# $17: the seat's order id, $18: the allotment bucket to start from.
 _HOLD_SEAT = f"""
 WITH taken AS (
     UPDATE groups SET seats_taken = seats_taken + 1
     WHERE group_id = $1 AND state = 'open' AND seats_taken < size AND expires_at > $9
     RETURNING {_GROUP_COLUMNS}
-), seat AS (
+), {_TAKE_UNIT.format("taken", 18)}, seat AS (
     INSERT INTO seats (seat_id, group_id, user_id, leader, request_key, invite_code, inviter_user_id,
-        unit_price_minor, shipping_city, channel, held_at, pay_by)
-    SELECT $2, group_id, $3, false, $4, $5, $6, group_price_minor, $7, $8, $9, $10 FROM taken
+        unit_price_minor, shipping_city, channel, held_at, pay_by, order_id, stock_bucket)
+    SELECT $2, group_id, $3, false, $4, $5, $6, group_price_minor, $7, $8, $9, $10, $17, unit.bucket
+    FROM taken, unit
     RETURNING user_id
 ), {_COUNT_USER.format("taken")}, {_announce(11)}
-SELECT {_GROUP_COLUMNS} FROM taken
+SELECT {_GROUP_COLUMNS}, (SELECT remaining FROM unit) AS stock_remaining FROM taken
 """
 
+# $28: the leader's order id, $29: the allotment bucket to start from.
 _OPEN_GROUP = f"""
 WITH opened AS (
     INSERT INTO groups (group_id, sku_id, leader_user_id, size, seats_taken, group_price_minor,
@@ -73,27 +85,38 @@ WITH opened AS (
         share_code, opened_at, expires_at)
     VALUES ($1, $2, $3, $4, 1, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
     RETURNING {_GROUP_COLUMNS}
-), seat AS (
+), {_TAKE_UNIT.format("opened", 29)}, seat AS (
     INSERT INTO seats (seat_id, group_id, user_id, leader, request_key, invite_code, unit_price_minor,
-        shipping_city, channel, held_at, pay_by)
-    SELECT $15, group_id, leader_user_id, true, $16, share_code, leader_price_minor, $17, $18, opened_at, $19
-    FROM opened
+        shipping_city, channel, held_at, pay_by, order_id, stock_bucket)
+    SELECT $15, group_id, leader_user_id, true, $16, share_code, leader_price_minor, $17, $18, opened_at, $19,
+        $28, unit.bucket
+    FROM opened, unit
     RETURNING user_id
 ), {_COUNT_USER.format("opened")}, capped AS (
     INSERT INTO daily_opens AS d (user_id, day, opened, cap) SELECT user_id, $20, 1, $21 FROM seat
     ON CONFLICT (user_id, day) DO UPDATE SET opened = d.opened + 1, cap = excluded.cap
 ), {_announce(22)}
-SELECT {_GROUP_COLUMNS} FROM opened
+SELECT {_GROUP_COLUMNS}, (SELECT remaining FROM unit) AS stock_remaining FROM opened
 """
 
-# Releases held seats and frees their places in groups still open (and the per-user count there). A seat
-# of a closed group is only marked: the group's counts were settled when it closed.
+# Units of stock given back to the allotment, counted per (SKU, bucket) first for the same reason as
+# below: an UPDATE ... FROM changes a row once however many rows join it. {0}: seats (with group_id and
+# stock_bucket) whose units come back.
+_GIVE_BACK_UNITS = """given_back AS (
+    UPDATE allotments a SET available = a.available + back.n
+    FROM (SELECT g.sku_id, s.stock_bucket, count(*)::int AS n FROM {0} s JOIN groups g USING (group_id)
+          WHERE s.stock_bucket IS NOT NULL GROUP BY g.sku_id, s.stock_bucket) back
+    WHERE a.sku_id = back.sku_id AND a.bucket = back.stock_bucket)"""
+
+# Releases held seats, gives their units of stock back, and frees their places in groups still open (and
+# the per-user count there). A seat of a closed group is only marked: its group's counts were settled
+# when it closed.
 _RELEASE_SEATS = f"""
 WITH released AS (
     UPDATE seats SET state = 'released', released_at = $2, release_reason = $3
     WHERE seat_id = ANY($1::uuid[]) AND state = 'held'
-    RETURNING {_SEAT_COLUMNS}
-), per_group AS (
+    RETURNING {_SEAT_COLUMNS}, stock_bucket
+), {_GIVE_BACK_UNITS.format("released")}, per_group AS (
     SELECT group_id, count(*)::int AS n FROM released GROUP BY group_id
 ), freed AS (
     UPDATE groups g SET seats_taken = g.seats_taken - per_group.n FROM per_group
@@ -110,9 +133,8 @@ WITH released AS (
 SELECT {_SEAT_COLUMNS} FROM released
 """
 
-# The seat of an order: by its order id once known, else the user's seat in the group (one at most is
-# not released). The order's events are keyed by order id, so OrderPlaced (which records the id) is
-# always handled before the same order's OrderPaid or OrderCancelled.
+# The seat of an order: by its order id (named when the seat was held), else, for a seat held before
+# seats named their orders, the user's seat in the group (one at most is not released).
 _SEAT_OF_ORDER = f"""
 SELECT {_SEAT_COLUMNS} FROM seats
 WHERE order_id = $1 OR (order_id IS NULL AND group_id = $2 AND user_id = $3 AND state <> 'released')
@@ -134,6 +156,27 @@ WITH paid AS (
     RETURNING {", ".join(f"g.{column.strip()}" for column in _GROUP_COLUMNS.split(","))}
 )
 SELECT {_GROUP_COLUMNS} FROM counted
+"""
+
+# A failed group's paid seats are refunded: their units of stock go back to the allotment.
+_GIVE_BACK_PAID = f"""
+WITH refunded AS (SELECT group_id, stock_bucket FROM seats WHERE group_id = ANY($1::uuid[]) AND state = 'paid'),
+{_GIVE_BACK_UNITS.format("refunded")}
+SELECT 1
+"""
+
+# The lease's grant, spread over the SKU's eight buckets (the rows are made on the first lease).
+_CREDIT_LEASE = """
+WITH credited AS (
+    UPDATE stock_leases SET granted = $2, credited_at = $3 WHERE lease_id = $1 AND credited_at IS NULL
+    RETURNING sku_id
+), spread AS (
+    INSERT INTO allotments AS a (sku_id, bucket, available)
+    SELECT credited.sku_id, b, $2 / 8 + CASE WHEN b < $2 % 8 THEN 1 ELSE 0 END
+    FROM credited, generate_series(0, 7) b
+    ON CONFLICT (sku_id, bucket) DO UPDATE SET available = a.available + excluded.available
+)
+SELECT count(*) > 0 FROM credited
 """
 
 # Closed groups no longer count towards their members' per-user limit.
@@ -180,7 +223,9 @@ class GroupRepository:
     async def open_group(
         self, *, group_id: str, terms: GroupTerms, seat: SeatRequest, expires_at: datetime, day: date,
         daily_cap: int, events: OutboxRows,
-    ) -> Group:  # fmt: skip
+    ) -> tuple[Group, int]:  # fmt: skip
+        """The group opened with its leader's seat, and the units left in the bucket the seat's unit came
+        from. Raises AllotmentEmpty when no unit of the SKU is left (nothing is written)."""
         try:
             row = await self._db.fetchrow(
                 _OPEN_GROUP,
@@ -206,12 +251,18 @@ class GroupRepository:
                 day,
                 daily_cap,
                 *events.arguments(),
+                seat.order_id,
+                seat.stock_start,
             )
         except (asyncpg.UniqueViolationError, asyncpg.CheckViolationError) as error:
             raise refusal(error, daily_cap=daily_cap, per_user_limit=terms.per_user_limit) from None
-        return group_from_row(row)
+        except asyncpg.PostgresError as error:
+            raise _allotment_empty(error, terms.sku_id) from None
+        return group_from_row(row), row["stock_remaining"]
 
-    async def hold_seat(self, seat: SeatRequest, *, per_user_limit: int, events: OutboxRows) -> Group | None:
+    async def hold_seat(
+        self, seat: SeatRequest, *, sku_id: str, per_user_limit: int, events: OutboxRows
+    ) -> tuple[Group, int] | None:
         """The group with the seat taken, or None when the group had no seat to give (closed, full,
         ended or unknown: read the group to say which)."""
         try:
@@ -228,10 +279,14 @@ class GroupRepository:
                 seat.held_at,
                 seat.pay_by,
                 *events.arguments(),
+                seat.order_id,
+                seat.stock_start,
             )
         except (asyncpg.UniqueViolationError, asyncpg.CheckViolationError) as error:
             raise refusal(error, per_user_limit=per_user_limit) from None
-        return None if row is None else group_from_row(row)
+        except asyncpg.PostgresError as error:
+            raise _allotment_empty(error, sku_id) from None
+        return None if row is None else (group_from_row(row), row["stock_remaining"])
 
     async def release_seats(self, seat_ids: Sequence[str], *, reason: ReleaseReason, at: datetime) -> list[Seat]:
         """Releases those of the seats still held; returns them."""
@@ -243,11 +298,6 @@ class GroupRepository:
     async def seat_of_order(self, *, order_id: str, group_id: str, user_id: str) -> Seat | None:
         row = await self._db.fetchrow(_SEAT_OF_ORDER, order_id, group_id, user_id)
         return None if row is None else seat_from_row(row)
-
-    async def record_order(self, seat_id: str, order_id: str) -> None:
-        await self._db.execute(
-            "UPDATE seats SET order_id = $2 WHERE seat_id = $1 AND order_id IS NULL", seat_id, order_id
-        )
 
     async def pay_seat(self, seat_id: str, *, order_id: str, paid_at: datetime, now: datetime) -> Group | None:
         """Marks a held seat paid and counts it in its open group, completing the group when this was the
@@ -278,6 +328,36 @@ class GroupRepository:
             reason.value,
         )
         return None if row is None else group_from_row(row)
+
+    async def give_back_paid_units(self, group_ids: Sequence[str]) -> None:
+        """The units of a failed group's paid (and refunded) seats go back to the allotment."""
+        await self._db.execute(_GIVE_BACK_PAID, list(group_ids))
+
+    # --- the allotment
+
+    async def ask_lease(self, *, lease_id: str, sku_id: str, quantity: int, at: datetime) -> None:
+        await self._db.execute(
+            "INSERT INTO stock_leases (lease_id, sku_id, quantity, asked_at) VALUES ($1, $2, $3, $4)",
+            lease_id,
+            sku_id,
+            quantity,
+            at,
+        )
+
+    async def credit_lease(self, lease_id: str, *, granted: int, at: datetime) -> bool:
+        """Adds what catalog granted to the SKU's allotment, spread over its buckets, once per lease; False
+        when the lease was credited already."""
+        return bool(await self._db.fetchval(_CREDIT_LEASE, lease_id, granted, at))
+
+    async def uncredited_leases(self, *, asked_before: datetime, limit: int) -> list[tuple[str, str, int]]:
+        """(lease id, SKU, quantity) of leases asked before then and never credited, locked."""
+        rows = await self._db.fetch(
+            """SELECT lease_id::text, sku_id, quantity FROM stock_leases WHERE credited_at IS NULL AND asked_at < $1
+            ORDER BY asked_at LIMIT $2 FOR UPDATE SKIP LOCKED""",
+            asked_before,
+            limit,
+        )
+        return [(row["lease_id"], row["sku_id"], row["quantity"]) for row in rows]
 
     async def uncount_closed(self, group_ids: Sequence[str]) -> None:
         await self._db.execute(_UNCOUNT_CLOSED, list(group_ids))
@@ -374,6 +454,13 @@ class GroupRepository:
             limit,
         )
         return [(seat_from_row(row, prefix="s_"), group_from_row(row)) for row in rows]
+
+
+def _allotment_empty(error: Exception, sku_id: str) -> Exception:
+    """AllotmentEmpty for take_allotment's refusal; any other database error as it came."""
+    if getattr(error, "sqlstate", None) == ALLOTMENT_EMPTY_SQLSTATE:
+        return AllotmentEmpty(sku_id)
+    return error
 
 
 def refusal(

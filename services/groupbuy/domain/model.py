@@ -8,11 +8,13 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 
-from libs.core import FailedPrecondition
+from libs.core import BusinessLine, FailedPrecondition
+from libs.core.orders import order_id_for
 
 # Invite codes: 10 characters of an alphabet without look-alikes (0/O, 1/I/L), about 48 bits.
 INVITE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
 INVITE_CODE_LENGTH = 10
+ALLOTMENT_BUCKETS = 8  # rows per SKU in the allotment (migrations/groupbuy_0002)
 
 
 class GroupState(StrEnum):
@@ -120,7 +122,9 @@ class Seat:
 
 @dataclass(frozen=True, slots=True)
 class SeatRequest:
-    """A seat to hold: everything is decided before the statement runs, so it can run as one."""
+    """A seat to hold: everything is decided before the statement runs, so it can run as one, including
+    the id of the seat's order (placed by the order service from SeatHeld) and where in the SKU's
+    allotment its unit of stock is looked for first."""
 
     seat_id: str
     group_id: str
@@ -131,10 +135,30 @@ class SeatRequest:
     inviter_user_id: str | None
     held_at: datetime
     pay_by: datetime
+    order_id: str
+    stock_start: int
+
+
+class AllotmentEmpty(Exception):
+    """No unit of the SKU is left in groupbuy's allotment: lease more from catalog, then try again."""
+
+    def __init__(self, sku_id: str):
+        super().__init__(f"the allotment of {sku_id} is empty")
+        self.sku_id = sku_id
 
 
 def new_id() -> str:
     return str(uuid.uuid4())
+
+
+def seat_order_id(user_id: str, seat_id: str) -> str:
+    """The id of a seat's order: the order service's own naming, with the seat id as the key."""
+    return order_id_for(BusinessLine.PINGOU, user_id, seat_id)
+
+
+def new_stock_start() -> int:
+    """Where a seat starts looking in the SKU's allotment buckets, so concurrent joins spread over them."""
+    return secrets.randbelow(ALLOTMENT_BUCKETS)
 
 
 def new_invite_code() -> str:

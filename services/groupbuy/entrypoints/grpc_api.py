@@ -13,6 +13,7 @@ from pingou.order.v1 import order_pb2
 from libs.auth import Role, authorize_user_access, current_principal, require_line
 from libs.convert import optional_timestamp, timestamp
 from libs.core import BusinessLine
+from libs.core.orders import CURRENCY, payment_intent_id
 from libs.grpckit import Violations
 from libs.grpckit.validation import Validator
 from services.groupbuy.domain.model import (
@@ -208,11 +209,49 @@ def seen_by_buyer(group: pb.Group, viewer: str) -> pb.Group:
     return group
 
 
+def seat_order_to_proto(group: Group, seat: Seat) -> order_pb2.Order:
+    """The seat's order as the order service places it from SeatHeld: what the buyer pays, by when, and
+    the payment intent to pay it through. A free leader's order (团长免单) is paid on the spot."""
+    assert seat.order_id is not None
+    free = seat.leader and seat.unit_price_minor == 0
+    return order_pb2.Order(
+        order_id=seat.order_id,
+        user_id=seat.user_id,
+        kind=order_pb2.ORDER_KIND_GROUP,
+        state=order_pb2.ORDER_STATE_AWAITING_GROUP if free else order_pb2.ORDER_STATE_PENDING_PAYMENT,
+        items=[
+            order_pb2.OrderItem(
+                sku_id=group.sku_id,
+                quantity=1,
+                unit_price_minor=seat.unit_price_minor,
+                list_price_minor=seat.unit_price_minor,
+            )
+        ],
+        total_minor=seat.unit_price_minor,
+        currency=CURRENCY,
+        channel=seat.channel,  # type: ignore[arg-type]  # validated at the edge: a Channel value
+        shipping_city=seat.shipping_city,
+        group_id=group.group_id,
+        seat_id=seat.seat_id,
+        group_leader=seat.leader,
+        payment=order_pb2.PaymentIntent(
+            intent_id=payment_intent_id(seat.order_id),
+            amount_minor=seat.unit_price_minor,
+            currency=CURRENCY,
+            expires_at=timestamp(seat.pay_by),
+        ),
+        created_at=timestamp(seat.held_at),
+        updated_at=timestamp(seat.held_at),
+        paid_at=timestamp(seat.held_at) if free else None,
+    )
+
+
 def result_to_proto(taken: SeatTaken) -> pb.SeatResult:
-    seat = seat_to_proto(taken.seat)
-    if not seat.order_id:
-        seat.order_id = taken.order.order_id
-    return pb.SeatResult(group=group_to_proto(taken.group), seat=seat, order=taken.order)
+    return pb.SeatResult(
+        group=group_to_proto(taken.group),
+        seat=seat_to_proto(taken.seat),
+        order=seat_order_to_proto(taken.group, taken.seat),
+    )
 
 
 # --- the servicer

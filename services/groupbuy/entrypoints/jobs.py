@@ -1,4 +1,5 @@
-"""The durable jobs beside the gRPC server: the window's end, the hold backstop, the identity check.
+"""The durable jobs beside the gRPC server: the window's end, the hold backstop, the identity check, and
+leases of stock whose grant was never credited.
 
 What is due lives in Postgres; each batch is claimed with FOR UPDATE SKIP LOCKED and settled in the
 transaction that appends its events, so any number of replicas share the work, each group fails exactly
@@ -15,6 +16,7 @@ from libs.jobs import run_batches
 from libs.logs import get_logger
 from services.groupbuy.service_layer import lifecycle
 from services.groupbuy.service_layer.ports import LinkedAccounts
+from services.groupbuy.service_layer.stock import Allotment, credit_forgotten_leases
 from services.groupbuy.service_layer.unit_of_work import UnitOfWork
 
 log = get_logger(__name__)
@@ -87,3 +89,23 @@ class IdentityJob(_Job):
         if flagged:
             log.warning("groups_flagged_one_person", groups=flagged)
         return checked
+
+
+class LeaseJob(_Job):
+    """Asks catalog again, under the same lease id, for leases whose grant was never credited (the answer
+    was lost, or the process died between asking and crediting), and credits them."""
+
+    def __init__(self, uow: Callable[[], UnitOfWork], allotment: Allotment, *, poll_seconds: float,
+                 older_than: timedelta = timedelta(seconds=30), batch_size: int = 20,
+                 clock: Clock = lambda: datetime.now(UTC)):  # fmt: skip
+        super().__init__(poll_seconds=poll_seconds, batch_size=batch_size)
+        self._uow, self._allotment, self._older_than, self._now = uow, allotment, older_than, clock
+
+    async def run_once(self) -> int:
+        async with self._uow() as uow:
+            credited = await credit_forgotten_leases(
+                uow.groups, self._allotment, now=self._now(), older_than=self._older_than, limit=self.batch_size
+            )
+        if credited:
+            log.warning("forgotten_leases_credited", count=credited)
+        return credited

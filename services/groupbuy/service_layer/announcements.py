@@ -44,7 +44,8 @@ def group_opened(group: Group) -> events.GroupOpened:
     )
 
 
-def seat_held(seat: SeatRequest, *, sku_id: str) -> events.SeatHeld:
+def seat_held(seat: SeatRequest, *, sku_id: str, group_expires_at: datetime) -> events.SeatHeld:
+    """Everything the order service needs to place the seat's order under the id the buyer was given."""
     return events.SeatHeld(
         group_id=seat.group_id,
         user_id=seat.buyer.user_id,
@@ -54,6 +55,11 @@ def seat_held(seat: SeatRequest, *, sku_id: str) -> events.SeatHeld:
         sku_id=sku_id,
         leader=seat.leader,
         pay_by=timestamp(seat.pay_by),
+        order_id=seat.order_id,
+        unit_price_minor=seat.unit_price_minor,
+        shipping_city=seat.buyer.shipping_city,
+        channel=seat.buyer.channel,  # type: ignore[arg-type]  # validated at the edge: a Channel value
+        group_expires_at=timestamp(group_expires_at),
     )
 
 

@@ -1,4 +1,4 @@
-"""What the use cases run with: the pool, the other services' ports, the settings they need, and the
+"""What the use cases run with: the pool, the allotment, the other services' ports, the settings they need, and the
 in-process cache of what never changes (a group's terms, whose an invite code is)."""
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ from libs.core import NotFound
 from services.groupbuy.adapters.repository import GroupRepository
 from services.groupbuy.domain.model import Group
 from services.groupbuy.service_layer import announcements as announce
-from services.groupbuy.service_layer.ports import Eligibility, Listings, Orders
+from services.groupbuy.service_layer.ports import Eligibility, Listings
+from services.groupbuy.service_layer.stock import Allotment
 from services.groupbuy.service_layer.unit_of_work import UnitOfWork
 
 GROUP_CACHE_SIZE = 100_000
@@ -23,7 +24,7 @@ GROUP_CACHE_SIZE = 100_000
 @dataclass
 class Context:
     pool: asyncpg.Pool
-    orders: Orders
+    allotment: Allotment  # the stock joins take their units from
     listings: Listings
     eligibility: Eligibility
     topic_prefix: str

@@ -1,5 +1,6 @@
-"""What happens to seats and groups after the join: the order's events (placed, paid, cancelled), the
-window's end, holds no order ever ended, and the identity check of completed groups.
+"""What happens to seats and groups after the join: the order's events (paid, cancelled), the window's
+end, holds no order ever ended, and the identity check of completed groups. (A seat names its order when
+it is held, so OrderPlaced tells groupbuy nothing new.)
 
 Completion happens in the transaction that records the last paid seat; failure in the window job's
 transaction. Both change the group row only while it is 'open', under its row lock, so each group
@@ -8,7 +9,6 @@ completes or fails exactly once, whatever runs at the same time (consumers, seve
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -16,7 +16,6 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 from google.protobuf.message import Message
 from pingou.order.v1 import events_pb2 as order_events
-from pingou.order.v1 import order_pb2
 
 from libs.events import ConsumedEvent
 from libs.logs import get_logger
@@ -36,14 +35,6 @@ def order_handlers(prefix: str, clock: Clock = lambda: datetime.now(UTC)) -> Map
 
     def uow(connection: asyncpg.Connection) -> UnitOfWork:
         return UnitOfWork.joining(connection, announce.LINE, topic_prefix=prefix)
-
-    async def placed(connection: asyncpg.Connection, event: ConsumedEvent) -> None:
-        order = event.payload.order  # type: ignore[attr-defined]  # an OrderPlaced
-        if order.kind == order_pb2.ORDER_KIND_GROUP and order.group_id:
-            async with uow(connection) as work:
-                await record_order(
-                    work, order_id=order.order_id, seat_id=order.seat_id, group_id=order.group_id, user_id=order.user_id
-                )
 
     async def paid(connection: asyncpg.Connection, event: ConsumedEvent) -> None:
         payment: order_events.OrderPaid = event.payload  # type: ignore[assignment]  # registered for OrderPaid
@@ -66,27 +57,7 @@ def order_handlers(prefix: str, clock: Clock = lambda: datetime.now(UTC)) -> Map
                     work, order_id=cancel.order_id, group_id=cancel.group_id, user_id=cancel.user_id, now=clock()
                 )
 
-    return {order_events.OrderPlaced: placed, order_events.OrderPaid: paid, order_events.OrderCancelled: cancelled}
-
-
-async def record_order(uow: UnitOfWork, *, order_id: str, seat_id: str, group_id: str, user_id: str) -> None:
-    """The seat learns its order's id (so the order's later events find it by id). The order names its seat;
-    an order from before seats were named is matched by its group and buyer."""
-    if not _is_uuid(seat_id):
-        seat = await uow.groups.seat_of_order(order_id=order_id, group_id=group_id, user_id=user_id)
-        if seat is None:
-            log.warning("order_without_seat", order_id=order_id, group_id=group_id, user_id=user_id)
-            return
-        seat_id = seat.seat_id
-    await uow.groups.record_order(seat_id, order_id)
-
-
-def _is_uuid(text: str) -> bool:
-    try:
-        uuid.UUID(text)
-    except ValueError:
-        return False
-    return True
+    return {order_events.OrderPaid: paid, order_events.OrderCancelled: cancelled}
 
 
 async def pay_seat(
@@ -168,12 +139,14 @@ async def fail_due_groups(
 
 async def announce_failures(uow: UnitOfWork, failed: Sequence[Group], reason: FailureReason, *, now: datetime) -> None:
     """The rest of failing groups (just marked failed, in this transaction): they no longer count towards
-    their members' per-user limits, GroupFailed names their paid and unpaid orders, and every seat still
-    held is released, so no order can be placed or paid into them any more."""
+    their members' per-user limits, GroupFailed names their paid and unpaid orders, every seat still held
+    is released, so no order can be placed or paid into them any more, and every seat's unit of stock goes
+    back to the allotment (the paid ones are refunded)."""
     if not failed:
         return
     ids = [group.group_id for group in failed]
     await uow.groups.uncount_closed(ids)
+    await uow.groups.give_back_paid_units(ids)
     members = await uow.groups.seats(ids, states=[SeatState.HELD, SeatState.PAID])
     for group in failed:
         own = [seat for seat in members if seat.group_id == group.group_id]

@@ -1,27 +1,25 @@
 """Use cases that take a seat: open a group, join one (by id or invite code), auto-match.
 
-The path of a join, designed for throughput: the group's terms come from an in-process cache (they never
-change), eligibility answers from short caches, then ONE statement holds the seat (conditional count
-update, seat row, per-user count, outbox) and one gRPC call places the seat's order. When the order
-service refuses the order, a compensating transaction releases the seat. When it cannot be reached, the
-seat stays held: a retry with the same idempotency key places the same order (its key is the seat id),
-and a hold nobody ever pays is released by the order's cancellation or, failing that, the hold backstop.
+The path of a join, designed for throughput (SPEC 6): the group's terms come from an in-process cache
+(they never change), eligibility answers from short caches, then ONE statement holds the seat: the
+conditional count update, the seat row, its unit of stock from groupbuy's allotment (leased from catalog
+in blocks), the per-user count and the outbox row of SeatHeld. That is the whole answer: the seat and its
+stock are held and durable, and the buyer is told what to pay (the order's id, named from the seat, and
+its amount). The order service places the order from SeatHeld; its payment or cancellation comes back
+as events. A retry with the same idempotency key gets the same seat and order.
 """
 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
-from pingou.order.v1 import order_pb2
-
-from libs.core import AlreadyExists, DomainError, FailedPrecondition, Unavailable
+from libs.core import AlreadyExists, DomainError, FailedPrecondition
 from libs.events import outbox_rows
 from libs.logs import get_logger
 from services.groupbuy.domain.model import (
     Buyer,
-    FailureReason,
     Group,
     GroupState,
     ReleaseReason,
@@ -30,13 +28,13 @@ from services.groupbuy.domain.model import (
     SeatState,
     new_id,
     new_invite_code,
+    new_stock_start,
     pay_by,
+    seat_order_id,
     shanghai_day,
 )
 from services.groupbuy.service_layer import announcements as announce
-from services.groupbuy.service_layer import lifecycle
 from services.groupbuy.service_layer.context import Context
-from services.groupbuy.service_layer.ports import GroupOrder
 from services.groupbuy.service_layer.unit_of_work import GROUP_AGGREGATE
 
 log = get_logger(__name__)
@@ -48,9 +46,10 @@ AUTO_MATCH_MIN_REMAINING = timedelta(minutes=1)
 
 @dataclass(frozen=True, slots=True)
 class SeatTaken:
+    """The seat and its group; the seat names its order (placed by the order service from SeatHeld)."""
+
     group: Group
     seat: Seat
-    order: order_pb2.Order
 
 
 # --- eligibility
@@ -84,9 +83,9 @@ async def open_group(context: Context, buyer: Buyer, sku_id: str) -> SeatTaken:
     await check_eligibility(context, buyer.user_id, new_user_only=terms.new_user_only, plus_only=terms.plus_only)
     now = context.clock()
     expires_at = now + terms.window
-    group_id = new_id()
+    group_id, seat_id = new_id(), new_id()
     seat = SeatRequest(
-        seat_id=new_id(),
+        seat_id=seat_id,
         group_id=group_id,
         buyer=buyer,
         leader=True,
@@ -95,6 +94,8 @@ async def open_group(context: Context, buyer: Buyer, sku_id: str) -> SeatTaken:
         inviter_user_id=None,
         held_at=now,
         pay_by=pay_by(now, context.hold, expires_at),
+        order_id=seat_order_id(buyer.user_id, seat_id),
+        stock_start=new_stock_start(),
     )
     opened = Group(
         group_id=group_id,
@@ -120,23 +121,30 @@ async def open_group(context: Context, buyer: Buyer, sku_id: str) -> SeatTaken:
     rows = outbox_rows(
         [
             announce.group_event(context.topic_prefix, group_id, announce.group_opened(opened)),
-            announce.group_event(context.topic_prefix, group_id, announce.seat_held(seat, sku_id=sku_id)),
+            announce.group_event(
+                context.topic_prefix,
+                group_id,
+                announce.seat_held(seat, sku_id=sku_id, group_expires_at=expires_at),
+            ),
         ]
     )
     try:
-        group = await context.repository.open_group(
-            group_id=group_id,
-            terms=terms,
-            seat=seat,
-            expires_at=expires_at,
-            day=shanghai_day(now),
-            daily_cap=context.daily_open_cap,
-            events=rows,
+        group = await context.allotment.take(
+            sku_id,
+            lambda: context.repository.open_group(
+                group_id=group_id,
+                terms=terms,
+                seat=seat,
+                expires_at=expires_at,
+                day=shanghai_day(now),
+                daily_cap=context.daily_open_cap,
+                events=rows,
+            ),
         )
     except AlreadyExists:
         return await _replay(context, buyer, sku_id=sku_id)
     context.remember(group)
-    return await _place_order(context, group, _seat_of(seat))
+    return SeatTaken(group, _seat_of(seat))
 
 
 # --- join
@@ -168,12 +176,13 @@ async def join_group(
 async def _hold(
     context: Context, buyer: Buyer, group: Group, *, inviter: str | None, any_group_of_sku: bool = False
 ) -> SeatTaken | None:
-    """Holds a seat in the group and places its order; None when the group had no seat to give. A request
-    key that took a seat already returns that seat if it is in this group (or, for auto-match,
+    """Holds a seat in the group (with its unit of stock); None when the group had no seat to give. A
+    request key that took a seat already returns that seat if it is in this group (or, for auto-match,
     `any_group_of_sku`, in any group of the SKU)."""
     now = context.clock()
+    seat_id = new_id()
     seat = SeatRequest(
-        seat_id=new_id(),
+        seat_id=seat_id,
         group_id=group.group_id,
         buyer=buyer,
         leader=False,
@@ -182,12 +191,20 @@ async def _hold(
         inviter_user_id=inviter,
         held_at=now,
         pay_by=pay_by(now, context.hold, group.expires_at),
+        order_id=seat_order_id(buyer.user_id, seat_id),
+        stock_start=new_stock_start(),
     )
-    rows = outbox_rows(
-        [announce.group_event(context.topic_prefix, group.group_id, announce.seat_held(seat, sku_id=group.sku_id))]
-    )
+    held = announce.seat_held(seat, sku_id=group.sku_id, group_expires_at=group.expires_at)
+    rows = outbox_rows([announce.group_event(context.topic_prefix, group.group_id, held)])
+
+    async def hold() -> tuple[Group | None, int]:
+        taken = await context.repository.hold_seat(
+            seat, sku_id=group.sku_id, per_user_limit=group.per_user_limit, events=rows
+        )
+        return (None, context.allotment.block) if taken is None else taken
+
     try:
-        after = await context.repository.hold_seat(seat, per_user_limit=group.per_user_limit, events=rows)
+        after = await context.allotment.take(group.sku_id, hold)
     except AlreadyExists as error:
         in_group = None if any_group_of_sku else group.group_id
         replayed = await _replay_or_none(context, buyer, sku_id=group.sku_id, group_id=in_group)
@@ -196,7 +213,7 @@ async def _hold(
         return replayed
     if after is None:
         return None
-    return await _place_order(context, after, _seat_of(seat))
+    return SeatTaken(after, _seat_of(seat))
 
 
 # --- auto-match
@@ -231,52 +248,16 @@ async def auto_match(context: Context, buyer: Buyer, sku_id: str) -> SeatTaken:
     return await open_group(context, buyer, sku_id)
 
 
-# --- the order, and compensation when it is refused
+# --- releasing a seat
 
 
-async def _place_order(context: Context, group: Group, seat: Seat) -> SeatTaken:
-    order = GroupOrder(
-        seat_id=seat.seat_id,
-        user_id=seat.user_id,
-        sku_id=group.sku_id,
-        group_id=group.group_id,
-        leader=seat.leader,
-        unit_price_minor=seat.unit_price_minor,
-        shipping_city=seat.shipping_city,
-        channel=seat.channel,
-        pay_by=seat.pay_by,
-        group_expires_at=group.expires_at,
-    )
-    try:
-        placed = await context.orders.place_group_order(order)
-    except Unavailable:
-        raise  # the order may exist: the seat stays held for a retry with the same key
-    except DomainError as refused:
-        await release_refused_seat(context, seat)
-        raise refused from None
-    return SeatTaken(group, seat, placed)
-
-
-async def release_refused_seat(context: Context, seat: Seat) -> None:
-    """The order could not be placed: the seat goes back, and a group whose leader could not order fails
-    (its other seats, held by buyers who joined meanwhile, are released with it and their orders cancelled
-    by the order service on GroupFailed) and is not counted towards the leader's daily cap."""
-    await release_seat(context, seat, reason=ReleaseReason.ORDER_REFUSED, fail_group=seat.leader)
-    log.info("seat_released_order_refused", group_id=seat.group_id, user_id=seat.user_id, leader=seat.leader)
-
-
-async def release_seat(context: Context, seat: Seat, *, reason: ReleaseReason, fail_group: bool = False) -> None:
-    """Releases the seat if still held (SeatReleased) and, with `fail_group`, fails its group if open."""
+async def release_seat(context: Context, seat: Seat, *, reason: ReleaseReason) -> None:
+    """Releases the seat if still held (SeatReleased), giving its unit of stock back."""
     now = context.clock()
     async with context.uow() as uow:
         await uow.groups.lock_group(seat.group_id)  # before the seat: the order every path locks them in
         for released in await uow.groups.release_seats([seat.seat_id], reason=reason, at=now):
             uow.publish(GROUP_AGGREGATE, seat.group_id, announce.seat_released(released, reason=reason, at=now))
-        if fail_group:
-            failed = await uow.groups.fail_group(seat.group_id, reason=FailureReason.LEADER_ORDER_REFUSED, now=now)
-            if failed is not None:
-                await lifecycle.announce_failures(uow, [failed], FailureReason.LEADER_ORDER_REFUSED, now=now)
-                await uow.groups.give_back_daily_open(seat.user_id, day=shanghai_day(failed.opened_at))
 
 
 # --- retries with the same idempotency key
@@ -315,25 +296,20 @@ async def _replay(context: Context, buyer: Buyer, *, sku_id: str) -> SeatTaken:
 
 
 async def _replay_seat(context: Context, group: Group, seat: Seat) -> SeatTaken:
-    """The first call's result again: the same seat, and its order placed again under the same key (the
-    order service returns the order it placed the first time)."""
+    """The first call's result again: the same seat and the same order. A seat held before the order was
+    named in it got its order from the order service under the seat id as key: the same name."""
     if seat.state is SeatState.RELEASED:
         raise FailedPrecondition(
             f"the seat this request took was released ({seat.release_reason})",
             reason="SEAT_RELEASED",
             metadata={"group_id": seat.group_id},
         )
-    if seat.order_id is not None:
-        return SeatTaken(group, seat, await context.orders.get_order(seat.order_id))
-    if group.state is not GroupState.OPEN:
-        # An order placed now would belong to a group whose outcome was already announced (and acted on
-        # by the order service): nobody would ever refund it. The seat goes back instead.
-        await release_seat(context, seat, reason=ReleaseReason.GROUP_CLOSED)
-        raise group.why_no_seat(context.clock())
-    if seat.pay_by <= context.clock():
-        # No order is known and none can be placed for a hold that has ended: the backstop releases it.
-        raise FailedPrecondition(f"the seat's payment time ended at {seat.pay_by.isoformat()}", reason="HOLD_ENDED")
-    return await _place_order(context, group, seat)
+    if seat.order_id is None:
+        if group.state is not GroupState.OPEN:
+            await release_seat(context, seat, reason=ReleaseReason.GROUP_CLOSED)
+            raise group.why_no_seat(context.clock())
+        seat = replace(seat, order_id=seat_order_id(seat.user_id, seat.seat_id))
+    return SeatTaken(group, seat)
 
 
 def _seat_of(request: SeatRequest) -> Seat:
@@ -348,7 +324,7 @@ def _seat_of(request: SeatRequest) -> Seat:
         unit_price_minor=request.unit_price_minor,
         shipping_city=request.buyer.shipping_city,
         channel=request.buyer.channel,
-        order_id=None,
+        order_id=request.order_id,
         held_at=request.held_at,
         pay_by=request.pay_by,
         paid_at=None,

@@ -73,11 +73,21 @@ class OrderRepository:
 
     # --- orders
 
-    async def add_order(self, order: Order) -> None:
-        await self._db.execute(
-            """INSERT INTO orders (order_id, user_id, kind, state, total_minor, currency, channel, shipping_city,
-                pay_by, group_id, seat_id, group_leader, group_expires_at, paid_at, created_at, updated_at)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15)""",
+    async def add_order(self, order: Order) -> bool:
+        """Inserts the order with its items in one statement; False (and nothing written) when an order
+        with its id exists already: the id names one order, however often it is placed."""
+        placed = await self._db.fetchval(
+            """WITH placed AS (
+                INSERT INTO orders (order_id, user_id, kind, state, total_minor, currency, channel, shipping_city,
+                    pay_by, group_id, seat_id, group_leader, group_expires_at, paid_at, created_at, updated_at)
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15)
+                ON CONFLICT (order_id) DO NOTHING RETURNING order_id
+            ), items AS (
+                INSERT INTO order_items (order_id, sku_id, quantity, unit_price_minor, list_price_minor, plus_price)
+                SELECT placed.order_id, item.* FROM placed,
+                    unnest($16::text[], $17::integer[], $18::bigint[], $19::bigint[], $20::boolean[]) AS item
+            )
+            SELECT count(*) > 0 FROM placed""",
             order.order_id,
             order.user_id,
             order.kind.value,
@@ -93,15 +103,18 @@ class OrderRepository:
             order.group_expires_at,
             order.paid_at,
             order.created_at,
+            [item.sku_id for item in order.items],
+            [item.quantity for item in order.items],
+            [item.unit_price_minor for item in order.items],
+            [item.list_price_minor for item in order.items],
+            [item.plus_price for item in order.items],
         )
-        await self._db.executemany(
-            """INSERT INTO order_items (order_id, sku_id, quantity, unit_price_minor, list_price_minor, plus_price)
-            VALUES ($1, $2, $3, $4, $5, $6)""",
-            [
-                (order.order_id, i.sku_id, i.quantity, i.unit_price_minor, i.list_price_minor, i.plus_price)
-                for i in order.items
-            ],
-        )
+        return bool(placed)
+
+    async def buyer_of(self, order_id: str) -> str | None:
+        """The order's buyer; None when there is no such order (yet)."""
+        buyer: str | None = await self._db.fetchval("SELECT user_id FROM orders WHERE order_id = $1", order_id)
+        return buyer
 
     async def order(self, order_id: str, *, for_update: bool = False) -> Order | None:
         lock = " FOR UPDATE" if for_update else ""
@@ -134,6 +147,23 @@ class OrderRepository:
             [state.value for state in states],
         )
         return await self._complete(rows)
+
+    async def record_group_failed(self, group_id: str, *, at: datetime) -> None:
+        await self._db.execute(
+            "INSERT INTO failed_groups (group_id, failed_at) VALUES ($1, $2) ON CONFLICT DO NOTHING", group_id, at
+        )
+
+    async def group_has_failed(self, group_id: str) -> bool:
+        return bool(await self._db.fetchval("SELECT true FROM failed_groups WHERE group_id = $1", group_id))
+
+    async def forget_failed_groups(self, *, failed_before: datetime, limit: int) -> int:
+        status = await self._db.execute(
+            """DELETE FROM failed_groups WHERE group_id IN (
+                SELECT group_id FROM failed_groups WHERE failed_at < $1 LIMIT $2 FOR UPDATE SKIP LOCKED)""",
+            failed_before,
+            limit,
+        )
+        return int(str(status).rsplit(" ", 1)[-1])
 
     async def claim_unpaid_due(self, *, now: datetime, limit: int) -> list[Order]:
         """Cancels up to `limit` unpaid orders whose payment time ran out and returns them. SKIP LOCKED lets

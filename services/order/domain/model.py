@@ -9,7 +9,6 @@ expects, so two racing changes can never both apply.
 from __future__ import annotations
 
 import base64
-import hashlib
 import re
 import secrets
 from collections.abc import Mapping, Sequence
@@ -18,8 +17,11 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from libs.core import BusinessLine, FailedPrecondition, FieldViolation, InvalidArgument
-
-CURRENCY = "CNY"
+from libs.core.orders import CURRENCY as CURRENCY  # shared with groupbuy, which names a seat's order
+from libs.core.orders import ID_CHARS as _ID_CHARS
+from libs.core.orders import ORDER_PREFIX
+from libs.core.orders import order_id_for as order_id_for
+from libs.core.orders import payment_intent_id as payment_intent_id
 
 
 class OrderKind(StrEnum):
@@ -86,10 +88,8 @@ TRANSITIONS: Mapping[OrderState, frozenset[OrderState]] = {
 AFTER_SALE_STATES = frozenset({S.PAID, S.GROUP_COMPLETED, S.SHIPPED, S.DELIVERED})
 SHIPPABLE = {OrderKind.MALL: S.PAID, OrderKind.GROUP: S.GROUP_COMPLETED}
 
-ORDER_PREFIX = {BusinessLine.MALL: "mo_", BusinessLine.PINGOU: "po_"}
 REFUND_PREFIX = {BusinessLine.MALL: "mrf_", BusinessLine.PINGOU: "prf_"}
 _LINE_OF_PREFIX = {prefix: line for mapping in (ORDER_PREFIX, REFUND_PREFIX) for line, prefix in mapping.items()}
-_ID_CHARS = 26  # base32 characters after the prefix: 130 bits
 _ID = re.compile(rf"^((?:mo|po|mrf|prf)_)[a-z2-7]{{{_ID_CHARS}}}$")
 
 
@@ -102,20 +102,8 @@ def check_transition(current: OrderState, target: OrderState, *, order_id: str) 
         )
 
 
-def order_id_for(line: BusinessLine, user_id: str, idempotency_key: str) -> str:
-    """The order id is a digest of the buyer and the idempotency key: a retried placement, even one whose
-    first attempt died after reserving stock, names the same order, so catalog's reservation (idempotent
-    by order id) is reused instead of held twice."""
-    digest = hashlib.sha256(f"{user_id}\x1f{idempotency_key}".encode()).digest()
-    return ORDER_PREFIX[line] + base64.b32encode(digest).decode().lower()[:_ID_CHARS]
-
-
 def new_refund_id(line: BusinessLine) -> str:
     return REFUND_PREFIX[line] + base64.b32encode(secrets.token_bytes(20)).decode().lower()[:_ID_CHARS]
-
-
-def payment_intent_id(order_id: str) -> str:
-    return "pi_" + order_id
 
 
 def line_of(identifier: str, *, field: str) -> BusinessLine:

@@ -1,7 +1,7 @@
 """The order service's durable jobs, beside its gRPC server: cancel orders whose payment time ran out, ask
-the payment provider again about refunds it has not answered, and forget old idempotency keys. Each
-claims its rows with SKIP LOCKED in the transaction that handles them, so replicas share the work and
-each change happens once."""
+the payment provider again about refunds it has not answered, and forget old idempotency keys and old
+failed groups. Each claims its rows with SKIP LOCKED in the transaction that handles them, so replicas
+share the work and each change happens once."""
 
 from __future__ import annotations
 
@@ -43,6 +43,13 @@ class OrderJobs:
         async with self._uow() as uow:
             return await orders.forget_old_keys(
                 uow, older_than=self._now() - self._policy.key_retention, limit=self.batch_size
+            )
+
+    async def forget_old_failed_groups(self) -> int:
+        """One batch of groups known to have failed longer ago than the retention period, forgotten."""
+        async with self._uow() as uow:
+            return await orders.forget_old_failed_groups(
+                uow, older_than=self._now() - self._policy.failed_group_retention, limit=self.batch_size
             )
 
     async def ask_again_for_refunds(self) -> int:

@@ -1,5 +1,5 @@
-"""Use cases of orders: placing (mall and group), cancelling, shipping, delivery, after-sale refunds,
-queries, and the payment-timeout job.
+"""Use cases of orders: placing (mall and group, and a seat's order from groupbuy's SeatHeld),
+cancelling, shipping, delivery, after-sale refunds, queries, and the payment-timeout job.
 
 Calls that change an order take an idempotency key. The key is claimed in the transaction that makes
 the change and stores the answer given, so a retry (or a concurrent twin, which waits on the key) gets
@@ -19,7 +19,7 @@ from pingou.order.v1 import events_pb2 as events
 from pingou.order.v1 import order_pb2 as pb
 
 from libs.convert import timestamp
-from libs.core import AlreadyExists, BusinessLine
+from libs.core import AlreadyExists, BusinessLine, InvalidArgument
 from libs.logs import get_logger
 from services.order.adapters.protos import REFUND_REASON_TO_PROTO, order_to_proto
 from services.order.domain.model import (
@@ -198,25 +198,8 @@ async def place_group_order(
         earlier = await replayed(uow, command.user_id, command.idempotency_key, method=method, digest=digest)
     if earlier is not None:
         return earlier
-    free = command.unit_price_minor == 0  # 团长免单 (validated: leaders only): the seat counts as paid at once
-    order = Order(
-        order_id=order_id_for(BusinessLine.PINGOU, command.user_id, command.idempotency_key),
-        user_id=command.user_id,
-        kind=OrderKind.GROUP,
-        state=OrderState.AWAITING_GROUP if free else OrderState.PENDING_PAYMENT,
-        items=(OrderItem(command.sku_id, 1, command.unit_price_minor, command.unit_price_minor),),
-        total_minor=command.unit_price_minor,
-        currency=CURRENCY,
-        channel=command.channel,
-        shipping_city=command.shipping_city,
-        pay_by=command.pay_by,
-        created_at=now,
-        updated_at=now,
-        group_id=command.group_id,
-        seat_id=command.seat_id,
-        group_leader=command.group_leader,
-        group_expires_at=command.group_expires_at,
-        paid_at=now if free else None,
+    order = _group_order(
+        command, order_id=order_id_for(BusinessLine.PINGOU, command.user_id, command.idempotency_key), at=now
     )
     # The stock stays reserved until the group ends (committed when it completes, released when it fails).
     hold = min(max(command.group_expires_at, command.pay_by) - now + policy.group_hold_margin, policy.max_hold)
@@ -231,13 +214,70 @@ async def place_group_order(
     )
 
 
+async def place_seat_order(
+    uow: UnitOfWork, command: PlaceGroupOrder, *, order_id: str, held_at: datetime, policy: OrderPolicy, now: datetime
+) -> Order | None:
+    """A seat's order, placed from groupbuy's SeatHeld (the command's key is the seat id). The join took
+    the seat's unit of stock from groupbuy's allotment and gave the buyer this order id, so nothing is
+    reserved here. None when the order exists already (a redelivered or repeated event, or the order
+    placed through PlaceGroupOrder for the same seat): it stays as it is and nothing is published again."""
+    if order_id != order_id_for(BusinessLine.PINGOU, command.user_id, command.idempotency_key):
+        # Another id would let PlaceGroupOrder, retried for the same seat, place the seat a second order.
+        raise InvalidArgument(f"SeatHeld names order {order_id!r}, not the id of seat {command.idempotency_key!r}")
+    if command.unit_price_minor < 0 or (command.unit_price_minor == 0 and not command.group_leader):
+        raise InvalidArgument(f"SeatHeld prices seat {command.seat_id!r} at {command.unit_price_minor}")
+    order = _group_order(command, order_id=order_id, at=held_at)
+    if not await uow.orders.add_order(order):
+        return None
+    _publish_placed(uow, order)
+    if await uow.orders.group_has_failed(command.group_id):
+        # Cannot come in order (the seat's event precedes its group's outcome on one partition); a replayed
+        # event can. The group is over: the order is cancelled (or a free one refunded) at once.
+        log.warning("seat_order_placed_for_a_failed_group", order_id=order_id, group_id=command.group_id)
+        changed = await fail_group(uow, command.group_id, policy=policy, now=now)
+        order = next((moved for moved in changed if moved.order_id == order_id), order)
+    return order
+
+
+def _group_order(command: PlaceGroupOrder, *, order_id: str, at: datetime) -> Order:
+    free = command.unit_price_minor == 0  # 团长免单 (leaders only): the seat counts as paid at once
+    return Order(
+        order_id=order_id,
+        user_id=command.user_id,
+        kind=OrderKind.GROUP,
+        state=OrderState.AWAITING_GROUP if free else OrderState.PENDING_PAYMENT,
+        items=(OrderItem(command.sku_id, 1, command.unit_price_minor, command.unit_price_minor),),
+        total_minor=command.unit_price_minor,
+        currency=CURRENCY,
+        channel=command.channel,
+        shipping_city=command.shipping_city,
+        pay_by=command.pay_by,
+        created_at=at,
+        updated_at=at,
+        group_id=command.group_id,
+        seat_id=command.seat_id,
+        group_leader=command.group_leader,
+        group_expires_at=command.group_expires_at,
+        paid_at=at if free else None,
+    )
+
+
 async def _add_order(uow: UnitOfWork, order: Order) -> Order:
-    await uow.orders.add_order(order)
+    if not await uow.orders.add_order(order):
+        # Its id names an order placed already: a seat's order placed from SeatHeld, or a placement retried
+        # after its key was forgotten. That order stands.
+        existing = await uow.orders.order(order.order_id)
+        assert existing is not None
+        return existing
+    _publish_placed(uow, order)
+    return order
+
+
+def _publish_placed(uow: UnitOfWork, order: Order) -> None:
     placed = replace(order, state=OrderState.PENDING_PAYMENT, paid_at=None)
     uow.publish(ORDER_AGGREGATE, order.order_id, events.OrderPlaced(order=order_to_proto(placed)))
     if order.state is OrderState.AWAITING_GROUP:  # a free order: paid on the spot
         publish_paid(uow, order)
-    return order
 
 
 # --- changes of one order
@@ -340,7 +380,9 @@ async def complete_group(
 
 async def fail_group(uow: UnitOfWork, group_id: str, *, policy: OrderPolicy, now: datetime) -> list[Order]:
     """The group failed: paid orders are refunded, unpaid ones cancelled (catalog releases their stock).
-    Replayed, it finds nothing left in those states: no second refund, no second event."""
+    Replayed, it finds nothing left in those states: no second refund, no second event. The failure is
+    remembered, for a seat's order that would be placed after it (see place_seat_order)."""
+    await uow.orders.record_group_failed(group_id, at=now)
     changed = []
     states = [OrderState.PENDING_PAYMENT, OrderState.AWAITING_GROUP]
     for order in await uow.orders.group_orders(group_id, states=states):
@@ -381,3 +423,7 @@ async def forget_old_keys(uow: UnitOfWork, *, older_than: datetime, limit: int) 
     """Idempotency keys are kept for a retention period (a retry comes within minutes, not weeks); a
     placement retried after that still cannot place a second order, since its order id is the same."""
     return await uow.orders.forget_keys(created_before=older_than, limit=limit)
+
+
+async def forget_old_failed_groups(uow: UnitOfWork, *, older_than: datetime, limit: int) -> int:
+    return await uow.orders.forget_failed_groups(failed_before=older_than, limit=limit)

@@ -18,3 +18,9 @@ class OrderPolicy:
     refund_retry_base: timedelta = timedelta(seconds=30)
     refund_max_attempts: int = 8
     key_retention: timedelta = timedelta(days=7)  # how long a retry gets the first call's answer
+    # A pingou seat's order is placed from groupbuy's SeatHeld a few milliseconds after the join gave the
+    # buyer its id: a call naming it that comes first waits this long for it before NOT_FOUND.
+    placement_wait: timedelta = timedelta(seconds=2)
+    # How long a group's failure is remembered for a seat's order placed after it: as long as the
+    # consumers' inbox remembers events (a replay older than that would be applied afresh anyway).
+    failed_group_retention: timedelta = timedelta(days=14)

@@ -203,6 +203,22 @@ class Platform:
     async def start_groupbuy_again(self) -> None:
         self.server = await start_groupbuy(self.settings)
 
+    async def stock(self, sku_id: str) -> tuple[int, int]:
+        """(on sale, held) units of the SKU: on sale is catalog's available stock and what groupbuy's
+        allotment has left (leased from catalog, in no seat); held is catalog's reservations and the units
+        of seats in open groups. A completed group's units are sold: in neither."""
+        available, reserved = await self.shop.stock(PINGOU, sku_id)
+        in_allotment = await self.count(
+            f"SELECT coalesce(sum(available), 0) FROM {SCHEMA}.allotments WHERE sku_id = $1",
+            sku_id,  # noqa: S608
+        )
+        in_seats = await self.count(
+            f"""SELECT count(*) FROM {SCHEMA}.seats s JOIN {SCHEMA}.groups g USING (group_id)
+            WHERE g.sku_id = $1 AND g.state = 'open' AND s.state <> 'released'""",  # noqa: S608
+            sku_id,
+        )
+        return available + in_allotment, reserved + in_seats
+
     async def seat_row(self, seat_id: str) -> asyncpg.Record:
         (row,) = await self.fetch(f"SELECT * FROM {SCHEMA}.seats WHERE seat_id = $1", uuid.UUID(seat_id))  # noqa: S608
         return row
@@ -258,14 +274,12 @@ def groupbuy_settings(
         **{
             **common,
             "catalog_address": f"127.0.0.1:{ports['catalog']}",
-            "order_address": f"127.0.0.1:{ports['order']}",
             "segmentation_address": f"127.0.0.1:{ports['segmentation']}",
             "membership_address": f"127.0.0.1:{ports['membership']}",
             "service_signing_key_file": keys.private,
             "jobs_poll_seconds": 0.1,
             "listing_cache_seconds": 0.0,
             "window_grace_seconds": 0.0,
-            "order_deadline_seconds": 15.0,  # two engineers' suites share two cores
             **options,
         }
     )

@@ -18,7 +18,7 @@ from libs.database import create_pool
 from libs.grpckit.errors import reason_of
 from services.groupbuy.adapters.repository import GroupRepository
 from services.groupbuy.domain.model import ReleaseReason
-from tests.integration.groupbuy.conftest import PINGOU, SCHEMA, Platform
+from tests.integration.groupbuy.conftest import SCHEMA, Platform
 from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.infra
@@ -60,7 +60,7 @@ async def test_flow_4_an_unpaid_hold_expires_and_another_buyer_takes_the_seat(pl
     assert [(e.user_id, e.reason) for e in released] == [(slow, events.RELEASE_REASON_ORDER_CANCELLED)]
 
     async def stock_settled() -> bool:  # the expired hold's unit came back; the two sold are committed
-        return await platform.shop.stock(PINGOU, sku) == (3, 0)
+        return await platform.stock(sku) == (3, 0)
 
     await eventually(stock_settled)
 
@@ -70,12 +70,10 @@ async def test_a_hold_without_any_order_event_is_released_by_the_backstop(platfo
     leader, member = await platform.register(), await platform.register()
     opened = await platform.open(leader, sku)
     joined = await platform.join(member, group_id=opened.group.group_id)
+    assert (await platform.seat_row(joined.seat.seat_id))["order_id"] == joined.order.order_id  # named at hold
+    await platform.shop.get(joined.order.order_id)  # and placed by the order service from SeatHeld
 
-    async def order_known() -> bool:
-        return bool((await platform.seat_row(joined.seat.seat_id))["order_id"] is not None)
-
-    await eventually(order_known)  # OrderPlaced handled: it will not come again to name the order
-    # As if the order service had never answered: the seat knows no order and none will be cancelled.
+    # As if the seat had been held before seats named their orders, and its order were never placed.
     await platform.fetch(
         f"UPDATE {SCHEMA}.seats SET order_id = NULL, pay_by = now() - interval '2 minutes' WHERE seat_id = $1",  # noqa: S608
         uuid.UUID(joined.seat.seat_id),
@@ -141,33 +139,25 @@ async def test_each_rule_refuses_with_its_own_reason_and_writes_nothing(platform
     )
 
 
-async def test_an_order_refused_for_stock_gives_the_seat_back_with_the_order_services_reason(
-    platform: Platform,
-) -> None:
+async def test_a_seat_without_stock_left_is_refused_out_of_stock_and_writes_nothing(platform: Platform) -> None:
     sku = await platform.listing(size=3, stock=1)
     leader, member, late_leader = [await platform.register() for _ in range(3)]
-    opened = await platform.open(leader, sku)  # takes the only unit
+    opened = await platform.open(leader, sku)  # takes the only unit (groupbuy leases it from catalog)
+    await platform.shop.get(opened.order.order_id)  # placed from SeatHeld: counted in `before`
+    before = await platform.row_counts()
     with pytest.raises(grpc.aio.AioRpcError) as joining:
         await platform.join(member, group_id=opened.group.group_id)
     assert joining.value.code() == grpc.StatusCode.FAILED_PRECONDITION
     assert reason_of(joining.value) == "OUT_OF_STOCK"
-    assert (await platform.get_group(opened.group.group_id)).seats_taken == 1  # the seat went back
-
     with pytest.raises(grpc.aio.AioRpcError) as opening:
         await platform.open(late_leader, sku)
     assert reason_of(opening.value) == "OUT_OF_STOCK"
-    rows = await platform.fetch(
-        f"""SELECT g.group_id, g.state, g.failure_reason, s.state AS seat FROM {SCHEMA}.groups g
-        JOIN {SCHEMA}.seats s USING (group_id) WHERE g.leader_user_id = $1""",  # noqa: S608
-        late_leader,
-    )
-    assert [(r["state"], r["failure_reason"], r["seat"]) for r in rows] == [
-        ("failed", "leader_order_refused", "released")
-    ]
-    names = await platform.event_names(str(rows[0]["group_id"]))
-    assert names == ["GroupOpened", "SeatHeld", "SeatReleased", "GroupFailed"]
-    # A group that never really opened does not count towards the leader's daily cap.
-    assert await platform.count(f"SELECT opened FROM {SCHEMA}.daily_opens WHERE user_id = $1", late_leader) == 0  # noqa: S608
+
+    # Refused in the seat's own statement: no seat, no group, no event, no daily-cap slot used.
+    assert await platform.row_counts() == before
+    assert (await platform.get_group(opened.group.group_id)).seats_taken == 1
+    assert await platform.count(f"SELECT count(*) FROM {SCHEMA}.groups WHERE leader_user_id = $1", late_leader) == 0  # noqa: S608
+    assert await platform.stock(sku) == (0, 1)
 
 
 async def test_a_retried_call_with_the_same_key_returns_the_first_seat_and_order(platform: Platform) -> None:

@@ -18,7 +18,7 @@ from libs.core import BusinessLine
 from libs.database import create_pool
 from services.groupbuy.entrypoints.jobs import WindowJob
 from services.groupbuy.service_layer.unit_of_work import UnitOfWork
-from tests.integration.groupbuy.conftest import PINGOU, SCHEMA, Platform
+from tests.integration.groupbuy.conftest import SCHEMA, Platform
 from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.infra
@@ -36,7 +36,7 @@ async def test_flow_3_failed_group_refunds_every_paid_member_and_releases_stock(
     joined = await platform.join(member, group_id=opened.group.group_id)  # held, never paid
     group_id = opened.group.group_id
     await eventually(lambda: _one_paid(platform, group_id))
-    assert await platform.shop.stock(PINGOU, sku) == (8, 2)
+    assert await platform.stock(sku) == (8, 2)
 
     await platform.end_window(group_id)
 
@@ -55,7 +55,7 @@ async def test_flow_3_failed_group_refunds_every_paid_member_and_releases_stock(
     assert (refund.reason, refund.amount_minor) == (order_pb.REFUND_REASON_GROUP_FAILED, opened.order.total_minor)
 
     async def stock_back() -> bool:
-        return await platform.shop.stock(PINGOU, sku) == (10, 0)
+        return await platform.stock(sku) == (10, 0)
 
     await eventually(stock_back)
     names = await platform.event_names(group_id)

@@ -1,10 +1,12 @@
 """The order service with the real services it calls (catalog, membership, and segmentation behind
-membership), all served in-process on one fresh database, with their relays, consumers and jobs."""
+membership), all served in-process on one fresh database, with their relays, consumers and jobs.
+
+A module may override `order_options` (module scope) to change the order service's settings."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -240,15 +242,16 @@ class Shop:
         return [type(event).__name__ for event in await self.events_of(order_id)]
 
 
-def order_settings(common: dict[str, Any], *, catalog_port: int, membership_port: int, keys: Keys) -> OrderSettings:
+def order_settings(
+    common: dict[str, Any], *, catalog_port: int, membership_port: int, keys: Keys, **options: Any
+) -> OrderSettings:
+    defaults: dict[str, Any] = {"jobs_poll_seconds": 0.1, "refund_retry_base_seconds": 0.5, "refund_max_attempts": 3}
     return OrderSettings(
         **common,
         catalog_address=f"127.0.0.1:{catalog_port}",
         membership_address=f"127.0.0.1:{membership_port}",
         service_signing_key_file=keys.private,
-        jobs_poll_seconds=0.1,
-        refund_retry_base_seconds=0.5,
-        refund_max_attempts=3,
+        **(defaults | options),
     )
 
 
@@ -262,9 +265,12 @@ class ShopProcesses:
 
 
 @asynccontextmanager
-async def running_shop(infra: Infra, keys: Keys, mint: Mint, *, prefix: str) -> AsyncIterator[ShopProcesses]:
+async def running_shop(
+    infra: Infra, keys: Keys, mint: Mint, *, prefix: str, order_options: Mapping[str, Any] | None = None
+) -> AsyncIterator[ShopProcesses]:
     """Segmentation, catalog (with its demo merchants and categories), membership and order, in-process on
-    one fresh database, with topics under `prefix`."""
+    one fresh database, with topics under `prefix` (and the order service's settings changed by
+    `order_options`)."""
     async with fresh_database(infra) as database_url:
         common: dict[str, Any] = {
             "grpc_port": 0,
@@ -287,7 +293,13 @@ async def running_shop(infra: Infra, keys: Keys, mint: Mint, *, prefix: str) -> 
                 **common, segmentation_address=f"127.0.0.1:{segmentation.port}", service_signing_key_file=keys.private
             )
             async with running_app(build_membership, membership_settings) as membership:
-                settings = order_settings(common, catalog_port=catalog.port, membership_port=membership.port, keys=keys)
+                settings = order_settings(
+                    common,
+                    catalog_port=catalog.port,
+                    membership_port=membership.port,
+                    keys=keys,
+                    **(order_options or {}),
+                )
                 async with (
                     running_app(build_order, settings) as order,
                     open_channel(f"127.0.0.1:{order.port}", default_timeout=30) as order_channel,
@@ -313,6 +325,14 @@ async def running_shop(infra: Infra, keys: Keys, mint: Mint, *, prefix: str) -> 
 
 
 @pytest.fixture(scope="module")
-async def shop(infra: Infra, keys: Keys, topic_prefix: str, mint: Mint) -> AsyncIterator[Shop]:
-    async with running_shop(infra, keys, mint, prefix=f"{topic_prefix}shop{uuid.uuid4().hex[:6]}.") as running:
+def order_options() -> dict[str, Any]:
+    return {}
+
+
+@pytest.fixture(scope="module")
+async def shop(
+    infra: Infra, keys: Keys, topic_prefix: str, mint: Mint, order_options: dict[str, Any]
+) -> AsyncIterator[Shop]:
+    prefix = f"{topic_prefix}shop{uuid.uuid4().hex[:6]}."
+    async with running_shop(infra, keys, mint, prefix=prefix, order_options=order_options) as running:
         yield running.shop

@@ -172,7 +172,7 @@ class FakeEligibility:
 def _context(eligibility: FakeEligibility) -> Context:
     return Context(
         pool=None,
-        orders=None,  # type: ignore[arg-type]  # not reached by eligibility
+        allotment=None,  # type: ignore[arg-type]  # not reached by eligibility
         listings=None,  # type: ignore[arg-type]
         eligibility=eligibility,
         topic_prefix="",

@@ -1,9 +1,13 @@
 """The pgbench ceiling of a JoinGroup: what PostgreSQL alone does with the SQL one join commits.
 
 `pgbench_join` migrates a scratch database with the services' own `python -m services.<name> migrate`,
-seeds it (bench/pgbench/setup.sql) and lets pgbench run bench/pgbench/join_all.sql: groupbuy's seat hold,
-catalog's reservation and order's placement, the three transactions of one join, with no gRPC, Python or
-Kafka in the way. The scratch database is dropped afterwards, whatever happened.
+seeds it (bench/pgbench/setup.sql) and lets pgbench run bench/pgbench/join_all.sql: groupbuy's seat hold
+(the answer: one statement that also takes the seat's unit from groupbuy's allotment) and the order
+service's transaction for the seat's SeatHeld, all that is committed per join, with no gRPC, Python or
+Kafka in the way. Then the seat hold alone (join_groupbuy.sql): the answer path's ceiling. Catalog is no
+longer on a join's path (groupbuy leases stock from it in blocks, rarely): its ReserveStock
+(join_catalog.sql) is run only on its own, with `per_service`, to compare with. The scratch database is
+dropped afterwards, whatever happened.
 """
 
 from __future__ import annotations
@@ -32,16 +36,24 @@ SCRIPTS = Path(__file__).resolve().parent / "pgbench"
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SCRATCH_DATABASE = "pingou_pgbench"
 SEEDED_SKUS = 8  # setup.sql's sku-1 .. sku-8
-MIGRATED = ("catalog", "order", "groupbuy")  # the services whose tables a join writes
-PER_SERVICE = {"groupbuy": "join_groupbuy.sql", "catalog": "join_catalog.sql", "order": "join_order.sql"}
+# The services whose tables a join writes (groupbuy, order), and catalog for join_catalog.sql.
+MIGRATED = ("catalog", "order", "groupbuy")
+SEAT_HOLD = "join_groupbuy.sql"  # the answer path: run alone after every join run (seat_tps)
+# Each run alone with `per_service` (<name>_tps, <name>_latency_ms_avg); groupbuy's is the seat-hold run.
+PER_SERVICE = {"order": "join_order.sql", "catalog": "join_catalog.sql"}
+ORDER_BATCH, ORDER_BATCH_EVENTS = "join_order_batch.sql", 50  # the consumer's batch: 50 events a transaction
+# A partition's batches are applied one at a time, by the one consumer that owns it: at most as many at
+# once as groupbuy's topic has partitions (libs/events/topics.py), whatever `clients` says.
+ORDER_BATCH_CLIENTS = 3
 
-# What one run wrote, read before and after it. Rolled-back transactions in the scratch database are the
-# catalog's contended attempts (nothing else there rolls back).
+# What one run wrote, read before and after it. Nothing in join_all.sql rolls back (take_allotment waits
+# for a held bucket rather than giving up): rolled-back transactions would be a sign of trouble.
 _COUNTS = """SELECT
     (SELECT count(*) FROM groupbuy_pingou.seats WHERE NOT leader) AS seats,
     (SELECT count(*) FROM order_pingou.orders) AS orders,
-    (SELECT count(*) FROM catalog_pingou.reservations) AS reservations,
-    (SELECT count(DISTINCT sku_id) FROM catalog_pingou.reservation_parts) AS skus,
+    (SELECT coalesce(sum(available), 0) FROM groupbuy_pingou.allotments) AS allotted,
+    (SELECT count(DISTINCT g.sku_id) FROM groupbuy_pingou.seats s JOIN groupbuy_pingou.groups g USING (group_id)
+     WHERE NOT s.leader) AS skus,
     (SELECT xact_rollback FROM pg_stat_database WHERE datname = current_database()) AS rollbacks"""
 _OTHER_BACKENDS = """SELECT count(*) AS n FROM pg_stat_activity
 WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'"""
@@ -64,12 +76,16 @@ def pgbench_join(
     per_service: bool = False,
     database: str = SCRATCH_DATABASE,
 ) -> dict[str, float]:
-    """Joins per second (tps: one pgbench transaction is one join's three transactions) and their latency,
-    with `clients` connections for `seconds` (whole seconds, pgbench's -T). `hot_sku` puts every join on
-    one SKU (its 2,500 groups and 8 stock buckets) instead of eight. The counts say what was written:
-    seats, orders and reservations equal the transactions when every join went through; stock_contended
-    is how many reservation attempts found every bucket held and were made again. `per_service` adds each
-    service's transaction run alone for `seconds` (<name>_tps, <name>_latency_ms_avg)."""
+    """Joins per second (tps: one pgbench transaction is one join's seat hold and its order's transaction)
+    and their latency, with `clients` connections for `seconds` (whole seconds, pgbench's -T). `hot_sku`
+    puts every join on one SKU (its 10,000 groups and 8 allotment buckets) instead of eight. The counts
+    say what was written: seats, orders and units (taken from the allotment) equal the transactions when
+    every join went through; stock_contended counts rolled-back transactions (none expected). seat_tps
+    (and seat_latency_ms_avg, seat_latency_ms_p99) is the seat hold alone for `seconds`: the ceiling of
+    the answer path. `per_service` adds the order's and catalog's transactions run alone (<name>_tps,
+    <name>_latency_ms_avg; groupbuy_* are the seat hold's) and the order's batches of 50 events, run
+    by at most ORDER_BATCH_CLIENTS clients (order_batch_events_per_s, and order_batch_ms_per_event: a
+    batch's latency over its events)."""
     url = _with_database(database_url_admin, database)
     _recreate(database_url_admin, database)
     try:
@@ -88,15 +104,28 @@ def pgbench_join(
             "transactions": float(join.transactions),
             "seats": written["seats"],
             "orders": written["orders"],
-            "reservations": written["reservations"],
+            "units": -written["allotted"],
             "skus": after["skus"],
             "stock_contended": written["rollbacks"],
         }
+        seat = _pgbench(url, SEAT_HOLD, clients=clients, seconds=seconds, skus=skus)
+        held = _counts(url)["seats"] - after["seats"]
+        if held != seat.transactions:  # a hold that found its group full is cheaper: not the ceiling
+            raise RuntimeError(f"{SEAT_HOLD}: {seat.transactions} transactions held {held:.0f} seats")
+        result |= {
+            "seat_tps": seat.tps,
+            "seat_latency_ms_avg": seat.latency_ms_avg,
+            "seat_latency_ms_p99": seat.latency_ms_p99,
+        }
         if per_service:
+            result |= {"groupbuy_tps": seat.tps, "groupbuy_latency_ms_avg": seat.latency_ms_avg}
             for name, script in PER_SERVICE.items():
                 alone = _pgbench(url, script, clients=clients, seconds=seconds, skus=skus)
                 result[f"{name}_tps"] = alone.tps
                 result[f"{name}_latency_ms_avg"] = alone.latency_ms_avg
+            batch = _pgbench(url, ORDER_BATCH, clients=min(clients, ORDER_BATCH_CLIENTS), seconds=seconds, skus=skus)
+            result["order_batch_events_per_s"] = batch.tps * ORDER_BATCH_EVENTS
+            result["order_batch_ms_per_event"] = batch.latency_ms_avg / ORDER_BATCH_EVENTS
         return result
     finally:
         _drop(database_url_admin, database)

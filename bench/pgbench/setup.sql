@@ -1,12 +1,17 @@
 -- Seeds a scratch database (migrated by the services' own `migrate`) for the join scripts: 8 SKUs
--- (sku-1 .. sku-8), each listed on pingou with 8 stock buckets of ample stock, and 2,500 open groups of
--- 50 per SKU, each with its leader's seat, so that 49 x 2,500 joins fit in the groups of one SKU.
--- The join scripts name groups as md5('group-' || sku || '-' || n)::uuid, n in 1..2500: keep the two
--- in step. Run as one multi-statement string (no parameters).
+-- (sku-1 .. sku-8), each listed on pingou, with groupbuy's allotment of 8 buckets of ample units (what a
+-- join takes its unit from) and catalog's 8 stock buckets (join_catalog.sql's, no longer on a join's
+-- path), and 10,000 open groups of 50 per SKU, each with its leader's seat, so that 49 x 10,000 seats fit
+-- in the groups of one SKU: a hot run and its seat-only run (ceilings.py) never fill many groups.
+-- The scripts name groups as md5('group-' || sku || '-' || n)::uuid, n in 1..10000: keep them in step.
+-- Run as one multi-statement string (no parameters).
 
--- take_stock's body names its tables unqualified, as the catalog's pool (search_path = catalog_pingou)
--- resolves them; every other statement of the scripts names its schema.
-DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET search_path = catalog_pingou', current_database()); END $$;
+-- take_allotment's and take_stock's bodies name their tables unqualified, as groupbuy's and catalog's
+-- pools (search_path = their schema) resolve them: both schemas are on the path (the tables the two name
+-- are in one of them only); every other statement of the scripts names its schema.
+DO $$ BEGIN
+    EXECUTE format('ALTER DATABASE %I SET search_path = groupbuy_pingou, catalog_pingou', current_database());
+END $$;
 
 INSERT INTO catalog.categories (category_id, name) VALUES ('bench', 'Bench');
 INSERT INTO catalog.merchants (merchant_id, name) VALUES ('bench', 'Bench merchant');
@@ -24,11 +29,15 @@ FROM generate_series(1, 8) AS s;
 INSERT INTO catalog_pingou.stock (sku_id, bucket, available)
 SELECT 'sku-' || s, bucket, 1000000 FROM generate_series(1, 8) AS s, generate_series(0, 7) AS bucket;
 
+-- What groupbuy's leases from catalog would have credited: ample, so no join finds the allotment empty.
+INSERT INTO groupbuy_pingou.allotments (sku_id, bucket, available)
+SELECT 'sku-' || s, bucket, 1000000 FROM generate_series(1, 8) AS s, generate_series(0, 7) AS bucket;
+
 INSERT INTO groupbuy_pingou.groups (group_id, sku_id, leader_user_id, size, seats_taken, group_price_minor,
     leader_price_minor, per_user_limit, share_code, opened_at, expires_at)
 SELECT md5('group-' || s || '-' || n)::uuid, 'sku-' || s, 'leader-' || s || '-' || n, 50, 1, 1990, 990, 2,
     'S' || s || '-' || n, now() - interval '1 minute', now() + interval '1 day'
-FROM generate_series(1, 8) AS s, generate_series(1, 2500) AS n;
+FROM generate_series(1, 8) AS s, generate_series(1, 10000) AS n;
 INSERT INTO groupbuy_pingou.seats (seat_id, group_id, user_id, leader, request_key, invite_code,
     unit_price_minor, shipping_city, channel, held_at, pay_by)
 SELECT md5('leader-seat-' || share_code)::uuid, group_id, leader_user_id, true, 'rk-' || share_code, share_code,
@@ -38,5 +47,5 @@ INSERT INTO groupbuy_pingou.user_sku_groups (user_id, sku_id, active, max_active
 SELECT leader_user_id, sku_id, 1, per_user_limit FROM groupbuy_pingou.groups;
 
 -- Fresh statistics, so the first prepared plans are the ones a long-running service would use.
-ANALYZE catalog_pingou.listings, catalog_pingou.stock, groupbuy_pingou.groups, groupbuy_pingou.seats,
-    groupbuy_pingou.user_sku_groups;
+ANALYZE catalog_pingou.listings, catalog_pingou.stock, groupbuy_pingou.allotments, groupbuy_pingou.groups,
+    groupbuy_pingou.seats, groupbuy_pingou.user_sku_groups;

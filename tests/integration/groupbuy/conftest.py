@@ -209,8 +209,8 @@ class Platform:
         of seats in open groups. A completed group's units are sold: in neither."""
         available, reserved = await self.shop.stock(PINGOU, sku_id)
         in_allotment = await self.count(
-            f"SELECT coalesce(sum(available), 0) FROM {SCHEMA}.allotments WHERE sku_id = $1",
-            sku_id,  # noqa: S608
+            f"SELECT coalesce(sum(available), 0) FROM {SCHEMA}.allotments WHERE sku_id = $1",  # noqa: S608
+            sku_id,
         )
         in_seats = await self.count(
             f"""SELECT count(*) FROM {SCHEMA}.seats s JOIN {SCHEMA}.groups g USING (group_id)

@@ -28,7 +28,7 @@ def main() -> None:
     args = parser.parse_args()
     platform = local_platform(args.profile)
     settings = BenchSettings(seconds=args.seconds, idle_seconds=args.idle_seconds, pgbench_seconds=args.pgbench_seconds)
-    console = Console()
+    console = Console(width=max(120, Console().width))
     results = run_bench(platform, settings, say=lambda text: console.log(f"bench: {text}"))
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")

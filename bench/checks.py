@@ -165,7 +165,7 @@ async def events_between(
                         envelope.event_type.rsplit(".", 1)[-1],
                         envelope.occurred_at.ToDatetime(tzinfo=UTC),
                     )
-                if consumer.position(tp) >= wanted[tp][1]:
+                if records and records[-1].offset + 1 >= wanted[tp][1]:
                     remaining.discard(tp)
                     consumer.pause(tp)
         return found

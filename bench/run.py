@@ -138,32 +138,36 @@ def _calibration_calls(settings: BenchSettings) -> int:
 
 
 def _join_phase(
-    platform: Platform, settings: BenchSettings, token: str, groups: scenario.Groups, *, run_number: int, kind: int
+    platform: Platform, settings: BenchSettings, token: str, groups: scenario.Groups, *, run: str
 ) -> tuple[LoadResult, dict[str, float]]:
-    """A short run to learn the rate, then one of `seconds` at that rate, both by call count: a timed ghz
-    run cancels the calls in flight when it ends, and a join cancelled half-way is not what we measure.
-    Round robin spreads both runs' joins evenly over the groups, each from a buyer of its own."""
+    """A short run to learn the rate, then one of `seconds` at that rate, both by call count (a timed ghz
+    run cancels the calls in flight when it ends, and a join cancelled half-way is not what we measure).
+    Each join comes from a buyer of its own, registered beforehand."""
+    segmentation = platform.addresses["segmentation"]
+    calibration = _calibration_calls(settings)
 
-    def joins(kind: int, total: int) -> LoadResult:
+    def joins(buyers: list[str], *, first: int) -> LoadResult:
         return run_ghz(
             platform.addresses["groupbuy"],
             JOIN,
-            scenario.join_messages(groups, run_number=run_number, kind=kind),
+            scenario.join_messages(groups, buyers, run=run, first=first),
             token=token,
             concurrency=settings.concurrency,
-            total=total,
+            total=len(buyers),
         )
 
-    rate = joins(kind + 5, _calibration_calls(settings)).rps
-    capacity = len(groups.group_ids) * scenario.JOINS_PER_GROUP - _calibration_calls(settings)
+    probe = asyncio.run(scenario.register_buyers(segmentation, token, count=calibration))
+    rate = joins(probe, first=0).rps
+    capacity = len(groups.group_ids) * scenario.JOINS_PER_GROUP - calibration
     total = max(settings.concurrency, min(capacity, round(rate * settings.seconds)))
-    result, cpu = cpu_used(platform.parts, lambda: joins(kind, total))
+    buyers = asyncio.run(scenario.register_buyers(segmentation, token, count=total))
+    result, cpu = cpu_used(platform.parts, lambda: joins(buyers, first=calibration))
     return result, cpu
 
 
 def run_bench(platform: Platform, settings: BenchSettings, say: Say) -> dict[str, Any]:
     token = platform.operator_token()
-    run_number = int(time.time()) % 10_000_000
+    run_number = int(time.time())
     ghz_binary()  # built before anything is timed
 
     say("waiting for the platform to be idle, then measuring its idle CPU")
@@ -181,12 +185,14 @@ def run_bench(platform: Platform, settings: BenchSettings, say: Say) -> dict[str
     count = _groups_for(settings)
     say(f"set-up: {SPREAD_SKUS + 1} SKUs, {2 * count} groups of {scenario.GROUP_SIZE}")
     groupbuy = platform.addresses["groupbuy"]
-    skus = asyncio.run(scenario.create_skus(platform.addresses["catalog"], token, run=str(run_number), count=9))
+    run = str(run_number)
+    skus = asyncio.run(scenario.create_skus(platform.addresses["catalog"], token, run=run, count=9))
+    leaders = asyncio.run(scenario.register_buyers(platform.addresses["segmentation"], token, count=2 * count))
     spread = asyncio.run(
-        scenario.open_groups(groupbuy, token, run_number=run_number, kind=1, sku_ids=skus[:SPREAD_SKUS], count=count)
+        scenario.open_groups(groupbuy, token, leaders=leaders[:count], sku_ids=skus[:SPREAD_SKUS], run=run)
     )
     hot = asyncio.run(
-        scenario.open_groups(groupbuy, token, run_number=run_number, kind=4, sku_ids=skus[SPREAD_SKUS:], count=count)
+        scenario.open_groups(groupbuy, token, leaders=leaders[count:], sku_ids=skus[SPREAD_SKUS:], run=run)
     )
     asyncio.run(checks.wait_until_idle(platform.database_url))
 
@@ -194,9 +200,9 @@ def run_bench(platform: Platform, settings: BenchSettings, say: Say) -> dict[str
     since = datetime.now(UTC)
     with Sampler(platform.parts) as sampler:
         say(f"load: JoinGroup over {count} groups of {SPREAD_SKUS} SKUs, {settings.concurrency} callers")
-        joins, join_cpu = _join_phase(platform, settings, token, spread, run_number=run_number, kind=2)
+        joins, join_cpu = _join_phase(platform, settings, token, spread, run=run)
         say(f"load: JoinGroup, every caller on one SKU ({count} groups)")
-        hot_joins, _ = _join_phase(platform, settings, token, hot, run_number=run_number, kind=3)
+        hot_joins, _ = _join_phase(platform, settings, token, hot, run=run)
         say("waiting for every event to reach every consumer")
         drained_s = asyncio.run(checks.wait_until_idle(platform.database_url))
     offsets_after = asyncio.run(checks.topic_offsets(platform.kafka_bootstrap, f"{platform.topic_prefix}pingou."))

@@ -1,6 +1,7 @@
 """What the load runs over, set up through the platform's public API as an operator would: SKUs of the
-benchmark's own (a demo merchant's products, groups of 50, ample stock), groups opened on them, and the
-join requests ghz sends round robin, each to a group with free seats and from a buyer of its own."""
+benchmark's own (a demo merchant's products, groups of 50, ample stock), buyers registered on the pingou
+line (as every real buyer is: segmentation builds their profiles from the join's events), groups opened
+on them, and one join request per buyer, spread round robin over the groups."""
 
 from __future__ import annotations
 
@@ -17,12 +18,16 @@ from pingou.common.v1 import common_pb2 as common
 from pingou.groupbuy.v1 import groupbuy_pb2 as groupbuy
 from pingou.groupbuy.v1 import groupbuy_pb2_grpc as groupbuy_grpc
 from pingou.order.v1 import order_pb2 as order
+from pingou.segmentation.v1 import segmentation_pb2 as segmentation
+from pingou.segmentation.v1 import segmentation_pb2_grpc as segmentation_grpc
 
 GROUP_SIZE = 50
 JOINS_PER_GROUP = GROUP_SIZE - 1  # the leader holds the first seat
 STOCK_PER_SKU = 10_000_000  # catalog's most; joins never run a bench SKU dry
 GROUP_PRICE_MINOR = 990
 OPENING_CONCURRENCY = 32
+# Where the bench's buyers live (cities of tiers 2 to 5), and how they come: mostly the mini program.
+CITIES = ("临沂", "菏泽", "徐州", "赣州", "南阳", "商丘")
 PINGOU = common.BUSINESS_LINE_PINGOU
 
 
@@ -83,29 +88,39 @@ async def create_skus(address: str, token: str, *, run: str, count: int) -> list
     return sku_ids
 
 
-def buyer_number(run_number: int, kind: int, index: int) -> str:
-    """A user id of its own per run, kind of caller and request: `pu_` and digits only. A fixed-width
-    prefix keeps ids of different runs apart whatever the index's width."""
-    return f"pu_{kind}{run_number:07d}{index}"
+async def register_buyers(address: str, token: str, *, count: int) -> list[str]:
+    """`count` new pingou accounts, registered as the app registers its users; their ids."""
+    metadata = _metadata(token)
+    gate = asyncio.Semaphore(OPENING_CONCURRENCY)
+    async with grpc.aio.insecure_channel(address) as channel:
+        stub = segmentation_grpc.SegmentationServiceStub(channel)
+
+        async def register(index: int) -> str:
+            request = segmentation.RegisterUserRequest(
+                city=CITIES[index % len(CITIES)], channel=segmentation.CHANNEL_WECHAT_MINI_PROGRAM
+            )
+            async with gate:
+                user = await stub.RegisterUser(request, metadata=metadata, timeout=30)
+            return str(user.user_id)
+
+        return list(await asyncio.gather(*(register(index) for index in range(count))))
 
 
-async def open_groups(
-    address: str, token: str, *, run_number: int, kind: int, sku_ids: Sequence[str], count: int
-) -> Groups:
-    """`count` groups spread over the SKUs, each opened by a leader of its own."""
+async def open_groups(address: str, token: str, *, leaders: Sequence[str], sku_ids: Sequence[str], run: str) -> Groups:
+    """A group per leader, spread over the SKUs."""
     metadata = _metadata(token)
     skus = itertools.cycle(sku_ids)
     requests = [
         groupbuy.OpenGroupRequest(
             buyer=groupbuy.Buyer(
-                user_id=buyer_number(run_number, kind, index),
+                user_id=leader,
                 shipping_city="临沂",
                 channel=order.CHANNEL_WECHAT_MINI_PROGRAM,
-                idempotency_key=f"bench-open-{kind}-{index}",
+                idempotency_key=f"bench-open-{run}",
             ),
             sku_id=next(skus),
         )
-        for index in range(count)
+        for leader in leaders
     ]
     gate = asyncio.Semaphore(OPENING_CONCURRENCY)
     async with grpc.aio.insecure_channel(address) as channel:
@@ -120,20 +135,20 @@ async def open_groups(
     return Groups(tuple(sku_ids), tuple(group_ids))
 
 
-def join_messages(groups: Groups, *, run_number: int, kind: int) -> list[dict[str, Any]]:
-    """One JoinGroup message per group, sent round robin by ghz: request n goes to group n mod count and
-    comes from a buyer of its own (ghz fills in {{.RequestNumber}})."""
+def join_messages(groups: Groups, buyers: Sequence[str], *, run: str, first: int = 0) -> list[dict[str, Any]]:
+    """One JoinGroup message per buyer (sent once each, in order, by ghz), the groups taken round robin
+    from the `first`-th join on, so that runs one after another over the same groups fill them evenly."""
     return [
         {
             "buyer": {
-                "user_id": f"pu_{kind}{run_number:07d}{{{{.RequestNumber}}}}",
-                "shipping_city": "菏泽",
+                "user_id": buyer,
+                "shipping_city": CITIES[index % len(CITIES)],
                 "channel": "CHANNEL_WECHAT_MINI_PROGRAM",
-                "idempotency_key": "bench-join-{{.RequestNumber}}",
+                "idempotency_key": f"bench-join-{run}",
             },
-            "group_id": group_id,
+            "group_id": groups.group_ids[(first + index) % len(groups.group_ids)],
         }
-        for group_id in groups.group_ids
+        for index, buyer in enumerate(buyers)
     ]
 
 

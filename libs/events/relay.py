@@ -39,7 +39,10 @@ _BACKLOG = "SELECT count(*) FILTER (WHERE parked_at IS NULL), count(*) FILTER (W
 @dataclass(frozen=True)
 class RelayConfig:
     batch_size: int = 500
-    idle_pause: float = 0.01  # seconds between polls when nothing was waiting: bounds event lag
+    idle_pause: float = 0.01  # seconds before the next poll after a batch that was not full
+    # Polls that find nothing back off, doubling up to this: an idle platform does not poll a hundred
+    # times a second per schema, and the first event after a quiet spell waits at most this long.
+    max_idle_pause: float = 0.1
     failure_pause: float = 1.0  # after a batch with failures, before trying again
     max_attempts: int = 10  # then the row is parked for an operator
     send_timeout_ms: int = 15_000  # how long one send may wait for Kafka (metadata, acknowledgement)
@@ -96,13 +99,15 @@ class OutboxRelay:
             ):
                 await asyncio.sleep(self._config.standby_pause)
             log.info("relay_leading", schema=self._schema)
+            pause = self._config.idle_pause
             while True:
                 published, failed = await self.publish_batch(connection, producer)
                 await self._report(connection)
                 if failed:
                     await asyncio.sleep(self._config.failure_pause)
                 elif published < self._config.batch_size:
-                    await asyncio.sleep(self._config.idle_pause)
+                    pause = self._config.idle_pause if published else min(2 * pause, self._config.max_idle_pause)
+                    await asyncio.sleep(pause)
         finally:
             await connection.close()
 

@@ -22,15 +22,25 @@ async def create_pool(
     min_size: int = 1,
     max_size: int = 10,
 ) -> asyncpg.Pool:
-    """A pool whose connections resolve unqualified table names in `schema` only."""
+    """A pool whose connections resolve unqualified table names in `schema` only.
+
+    A connection goes back to the pool without asyncpg's reset query (advisory unlocks, CLOSE ALL,
+    UNLISTEN, RESET ALL): one more round trip for every statement on the hot path, to undo session state
+    that pooled connections never take (advisory locks and LISTEN live on the relay's own connection,
+    settings are the pool's own). An open transaction is still rolled back by asyncpg itself."""
     check_identifier(schema)
     pool: asyncpg.Pool = await asyncpg.create_pool(
         dsn,
         min_size=min_size,
         max_size=max_size,
+        reset=_keep_session,
         server_settings={"search_path": schema, "application_name": application_name[:63]},
     )
     return pool
+
+
+async def _keep_session(connection: asyncpg.Connection) -> None:
+    """Nothing to reset (see create_pool)."""
 
 
 async def create_line_pools(

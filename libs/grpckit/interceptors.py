@@ -1,5 +1,9 @@
-"""The platform's server interceptor: authentication, line check, validation, error mapping, one log
-line and metrics per call. It wraps each unary handler once, so a call pays for one Python frame."""
+"""The platform's server interceptor: the call's span, authentication, line check, validation, error
+mapping, one log line and metrics per call. Each method's handler is wrapped once, when its first call
+comes, and the wrapper is kept: a call pays for one Python frame, not for building a handler.
+
+The span is started here rather than by OpenTelemetry's own gRPC server interceptor: one layer less on
+every call (the trace context still comes from the caller's `traceparent` metadata)."""
 
 from __future__ import annotations
 
@@ -11,6 +15,8 @@ from typing import Any
 import grpc
 import structlog
 from google.protobuf.message import DecodeError
+from opentelemetry import propagate, trace
+from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from libs.auth import Principal, TokenVerifier, use_principal
 from libs.core import BusinessLine, DomainError, InvalidArgument, PermissionDenied, Unauthenticated
@@ -20,6 +26,7 @@ from libs.logs import get_logger
 from libs.metrics import RPC_LATENCY, RPC_REQUESTS
 
 log = get_logger("rpc")
+_tracer = trace.get_tracer(__name__)
 
 # Infrastructure endpoints answer without a token, as Kubernetes probes and grpcurl expect.
 PUBLIC_PREFIXES = ("/grpc.health.v1.", "/grpc.reflection.")
@@ -38,68 +45,77 @@ class PlatformInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # 
         self._verifier = verifier
         self._served_lines = frozenset(served_lines)
         self._validators = dict(validators)
+        self._wrapped: dict[str, grpc.RpcMethodHandler] = {}
 
     async def intercept_service(
         self,
         continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
         details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler:
-        handler = await continuation(details)
         method: str = details.method
+        wrapped = self._wrapped.get(method)
+        if wrapped is not None:
+            return wrapped
+        handler = await continuation(details)
         if handler is None or method.startswith(PUBLIC_PREFIXES):
             return handler
         if handler.unary_unary is None:
             # Secure by default: a streaming method would otherwise skip authentication entirely.
-            return grpc.unary_unary_rpc_method_handler(_streaming_refused)
-        metadata = dict(details.invocation_metadata or ())
-        # The body is decoded inside the wrapper, so a malformed one is INVALID_ARGUMENT (and logged and
-        # counted like any call) rather than gRPC's own UNKNOWN.
-        return grpc.unary_unary_rpc_method_handler(
-            self._wrap(method, metadata, handler.unary_unary, handler.request_deserializer),
-            request_deserializer=None,
-            response_serializer=handler.response_serializer,
-        )
+            wrapped = grpc.unary_unary_rpc_method_handler(_streaming_refused)
+        else:
+            # The body is decoded inside the wrapper, so a malformed one is INVALID_ARGUMENT (and logged
+            # and counted like any call) rather than gRPC's own UNKNOWN.
+            wrapped = grpc.unary_unary_rpc_method_handler(
+                self._wrap(method, handler.unary_unary, handler.request_deserializer),
+                request_deserializer=None,
+                response_serializer=handler.response_serializer,
+            )
+        self._wrapped[method] = wrapped
+        return wrapped
 
-    def _wrap(
-        self,
-        method: str,
-        metadata: dict[str, str],
-        behavior: UnaryBehavior,
-        deserialize: Callable[[bytes], Any] | None,
-    ) -> UnaryBehavior:
+    def _wrap(self, method: str, behavior: UnaryBehavior, deserialize: Callable[[bytes], Any] | None) -> UnaryBehavior:
         validator = self._validators.get(method)
+        service, _, name = method.lstrip("/").partition("/")
+        span_attributes = {"rpc.system": "grpc", "rpc.service": service, "rpc.method": name}
 
         async def handle(body: Any, context: grpc.aio.ServicerContext) -> Any:
             started = time.perf_counter()
+            metadata = dict(context.invocation_metadata() or ())
             request_id = str(metadata.get("x-request-id") or uuid.uuid4())
             structlog.contextvars.bind_contextvars(request_id=request_id, method=method)
             code = grpc.StatusCode.OK
-            try:
-                principal = self._authenticate(metadata)
-                structlog.contextvars.bind_contextvars(principal=principal.subject, line=principal.line.value)
-                request = _decode(body, deserialize)
-                with use_principal(principal):
-                    if validator is not None:
-                        validator(request)
-                    return await behavior(request, context)
-            except DomainError as error:
-                status = status_for(error)
-                code = status.code
-                await context.abort(status.code, status.details, status.trailing_metadata)
-            except grpc.aio.AbortError:
-                # The handler aborted on its own; keep the code it chose for the log line.
-                code = context.code() or grpc.StatusCode.UNKNOWN
-                raise
-            except Exception:
-                code = grpc.StatusCode.INTERNAL
-                log.exception("rpc_failed")
-                await context.abort(grpc.StatusCode.INTERNAL, "internal error; see the server log")
-            finally:
-                elapsed = time.perf_counter() - started
-                RPC_REQUESTS.labels(method, code.name).inc()
-                RPC_LATENCY.labels(method).observe(elapsed)
-                log.info("rpc", code=code.name, duration_ms=round(elapsed * 1000, 2))
-                structlog.contextvars.unbind_contextvars("request_id", "method", "principal", "line")
+            with _tracer.start_as_current_span(
+                method, context=propagate.extract(metadata), kind=SpanKind.SERVER, attributes=span_attributes
+            ) as span:
+                try:
+                    principal = self._authenticate(metadata)
+                    structlog.contextvars.bind_contextvars(principal=principal.subject, line=principal.line.value)
+                    request = _decode(body, deserialize)
+                    with use_principal(principal):
+                        if validator is not None:
+                            validator(request)
+                        return await behavior(request, context)
+                except DomainError as error:
+                    status = status_for(error)
+                    code = status.code
+                    await context.abort(status.code, status.details, status.trailing_metadata)
+                except grpc.aio.AbortError:
+                    # The handler aborted on its own; keep the code it chose for the log line.
+                    code = context.code() or grpc.StatusCode.UNKNOWN
+                    raise
+                except Exception:
+                    code = grpc.StatusCode.INTERNAL
+                    log.exception("rpc_failed")
+                    await context.abort(grpc.StatusCode.INTERNAL, "internal error; see the server log")
+                finally:
+                    elapsed = time.perf_counter() - started
+                    span.set_attribute("rpc.grpc.status_code", code.value[0])
+                    if code is not grpc.StatusCode.OK:
+                        span.set_status(Status(StatusCode.ERROR, code.name))
+                    RPC_REQUESTS.labels(method, code.name).inc()
+                    RPC_LATENCY.labels(method).observe(elapsed)
+                    log.info("rpc", code=code.name, duration_ms=round(elapsed * 1000, 2))
+                    structlog.contextvars.unbind_contextvars("request_id", "method", "principal", "line")
 
         return handle
 

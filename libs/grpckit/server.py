@@ -1,4 +1,4 @@
-"""Server bootstrap: a grpc.aio server with health, reflection, the platform interceptor, OpenTelemetry,
+"""Server bootstrap: a grpc.aio server with health, reflection, the platform interceptor (with the call's span),
 1 MiB message limits, background workers and graceful SIGTERM (NOT_SERVING, drain, exit)."""
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import grpc
 from google.protobuf import descriptor_pool
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1.health import aio as health_aio
-from opentelemetry.instrumentation.grpc import aio_server_interceptor
 
 from libs.auth import TokenVerifier
 from libs.grpckit.interceptors import PlatformInterceptor
@@ -53,7 +52,6 @@ class RunningServer:
         self.health = health_aio.HealthServicer()
         self.server = grpc.aio.server(
             interceptors=[
-                aio_server_interceptor(),  # type: ignore[no-untyped-call]  # untyped library; outermost: the span is current while the call is logged
                 PlatformInterceptor(
                     verifier=TokenVerifier.from_file(settings.jwt_public_key_file),
                     served_lines=settings.served_lines,

@@ -24,8 +24,9 @@ INVARIANTS: dict[str, str] = {
     "group_over_size": f"SELECT count(*) FROM {GROUPBUY}.groups WHERE seats_taken > size",
     "group_count_drift": f"""
         SELECT count(*) FROM {GROUPBUY}.groups g
-        WHERE g.state = 'open' AND g.seats_taken <> (
-            SELECT count(*) FROM {GROUPBUY}.seats s WHERE s.group_id = g.group_id AND s.state <> 'released')""",
+        LEFT JOIN (SELECT group_id, count(*) AS n FROM {GROUPBUY}.seats WHERE state <> 'released' GROUP BY group_id) c
+            USING (group_id)
+        WHERE g.state = 'open' AND g.seats_taken <> coalesce(c.n, 0)""",
     "seats_over_size": f"""
         SELECT count(*) FROM (SELECT s.group_id FROM {GROUPBUY}.seats s JOIN {GROUPBUY}.groups g USING (group_id)
             WHERE s.state <> 'released' GROUP BY s.group_id, g.size HAVING count(*) > g.size) over_size""",
@@ -33,26 +34,30 @@ INVARIANTS: dict[str, str] = {
         SELECT count(*) FROM (SELECT 1 FROM {GROUPBUY}.seats WHERE state <> 'released'
             GROUP BY group_id, user_id HAVING count(*) > 1) twice""",
     "completed_not_full": f"SELECT count(*) FROM {GROUPBUY}.groups WHERE state = 'completed' AND seats_paid <> size",
-    "stock_below_zero": f"SELECT count(*) FROM {CATALOG}.stock WHERE available < 0",
+    "stock_below_zero": f"""SELECT (SELECT count(*) FROM {CATALOG}.stock WHERE available < 0)
+        + (SELECT count(*) FROM {GROUPBUY}.allotments WHERE available < 0)""",
     "held_seat_without_one_order": f"""
         SELECT count(*) FROM {GROUPBUY}.seats s
-        WHERE s.state = 'held' AND (SELECT count(*) FROM {ORDER}.orders o
-            WHERE o.seat_id = s.seat_id::text AND o.state = 'pending_payment') <> 1""",
+        LEFT JOIN (SELECT seat_id, count(*) AS n FROM {ORDER}.orders WHERE state = 'pending_payment'
+                   GROUP BY seat_id) o ON o.seat_id = s.seat_id::text
+        WHERE s.state = 'held' AND coalesce(o.n, 0) <> 1""",
     # A seat's unit of stock is in the seat itself (taken from groupbuy's allotment in its statement);
     # seats from before allotments had a catalog reservation for their order instead.
     "held_seat_without_stock": f"""
         SELECT count(*) FROM {GROUPBUY}.seats s
-        WHERE s.state = 'held' AND s.stock_bucket IS NULL AND (SELECT count(*) FROM {ORDER}.orders o
-            JOIN {CATALOG}.reservations r ON r.order_id = o.order_id AND r.state = 'reserved'
-            WHERE o.seat_id = s.seat_id::text) <> 1""",
+        LEFT JOIN (SELECT o.seat_id, count(*) AS n FROM {ORDER}.orders o
+                   JOIN {CATALOG}.reservations r ON r.order_id = o.order_id AND r.state = 'reserved'
+                   GROUP BY o.seat_id) reserved ON reserved.seat_id = s.seat_id::text
+        WHERE s.state = 'held' AND s.stock_bucket IS NULL AND coalesce(reserved.n, 0) <> 1""",
     # Every unit catalog leased to groupbuy is in its allotment, in a seat (held, paid, or sold with its
     # completed group), and nowhere else: none lost, none made up. A failed group's seats gave theirs back.
     "leased_stock_not_accounted": f"""
         SELECT count(*) FROM {CATALOG}.stock_leases l
-        WHERE l.leased <> coalesce((SELECT sum(a.available) FROM {GROUPBUY}.allotments a WHERE a.sku_id = l.sku_id), 0)
-            + (SELECT count(*) FROM {GROUPBUY}.seats s JOIN {GROUPBUY}.groups g USING (group_id)
-               WHERE g.sku_id = l.sku_id AND s.stock_bucket IS NOT NULL AND s.state <> 'released'
-                   AND g.state <> 'failed')""",
+        LEFT JOIN (SELECT sku_id, sum(available) AS n FROM {GROUPBUY}.allotments GROUP BY sku_id) a USING (sku_id)
+        LEFT JOIN (SELECT g.sku_id, count(*) AS n FROM {GROUPBUY}.seats s JOIN {GROUPBUY}.groups g USING (group_id)
+                   WHERE s.stock_bucket IS NOT NULL AND s.state <> 'released' AND g.state <> 'failed'
+                   GROUP BY g.sku_id) held USING (sku_id)
+        WHERE l.leased <> coalesce(a.n, 0) + coalesce(held.n, 0)""",
     "seat_order_id_unknown": f"SELECT count(*) FROM {GROUPBUY}.seats WHERE state = 'held' AND order_id IS NULL",
 }
 

@@ -173,7 +173,7 @@ WITH credited AS (
 ), spread AS (
     INSERT INTO allotments AS a (sku_id, bucket, available)
     SELECT credited.sku_id, b, $2 / 8 + CASE WHEN b < $2 % 8 THEN 1 ELSE 0 END
-    FROM credited, generate_series(0, 7) b
+    FROM credited, generate_series(0, 7) b ORDER BY b  -- rows locked in the order waiting joins take them
     ON CONFLICT (sku_id, bucket) DO UPDATE SET available = a.available + excluded.available
 )
 SELECT count(*) > 0 FROM credited

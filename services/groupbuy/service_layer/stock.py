@@ -27,6 +27,9 @@ log = get_logger(__name__)
 
 T = TypeVar("T")
 TAKE_TRIES = 4  # a join whose unit another join took first (a lease just landed, and ran out) tries again
+# The database gave up on a statement to break a lock cycle, or to keep transactions serializable: the
+# statement changed nothing, and running it again is safe.
+RETRIED_CONFLICTS = (asyncpg.DeadlockDetectedError, asyncpg.SerializationError)
 
 
 class Allotment:
@@ -47,7 +50,7 @@ class Allotment:
         for _ in range(TAKE_TRIES):
             seen = self._leases_done.get(sku_id, 0)
             try:
-                taken, remaining = await hold()
+                taken, remaining = await _again_on_conflict(hold)
             except AllotmentEmpty:
                 if not await self._refill(sku_id, seen):
                     raise FailedPrecondition(
@@ -96,9 +99,22 @@ class Allotment:
             # Not listed (any more): nothing will ever be granted under this lease.
             await repository.credit_lease(lease_id, granted=0, at=self._clock())
             raise
-        await repository.credit_lease(lease_id, granted=granted, at=self._clock())
+        await _again_on_conflict(lambda: repository.credit_lease(lease_id, granted=granted, at=self._clock()))
         log.info("stock_leased", sku_id=sku_id, asked=quantity, granted=granted)
         return granted
+
+
+async def _again_on_conflict(statement: Callable[[], Awaitable[T]], *, tries: int = 5) -> T:
+    """Runs a single-statement transaction, again when the database broke a lock conflict by failing it."""
+    for attempt in range(tries):
+        try:
+            return await statement()
+        except RETRIED_CONFLICTS:
+            if attempt == tries - 1:
+                raise
+            log.info("statement_conflict_retried", attempt=attempt + 1)
+            await asyncio.sleep(0.001 * (attempt + 1))
+    raise AssertionError("unreachable")
 
 
 async def credit_forgotten_leases(

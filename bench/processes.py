@@ -51,14 +51,21 @@ def _members(part: Tracked) -> list[int]:
     return [part.pid, *children_of(part.pid)] if part.with_children else [part.pid]
 
 
-def cpu_seconds(part: Tracked) -> float:
-    """User plus system time of the process (and its live children), in seconds."""
-    total = 0
+def cpu_by_pid(part: Tracked) -> dict[int, float]:
+    """User plus system time, in seconds, of the process and (if counted) each of its live children."""
+    seconds = {}
     for pid in _members(part):
         fields = _stat_fields(pid)
         if fields is not None:
-            total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total / CLOCK_TICKS
+            seconds[pid] = (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime, stime
+    return seconds
+
+
+def cpu_spent(before: dict[int, float], after: dict[int, float]) -> float:
+    """CPU spent between two readings by the processes alive at the second one: a child that ended in
+    between takes its time with it (it is not counted, rather than counted negative), one that started in
+    between counts all of its time."""
+    return sum(seconds - before.get(pid, 0.0) for pid, seconds in after.items())
 
 
 def _kib(path: Path, key: str) -> int:
@@ -82,5 +89,5 @@ def alive(pid: int) -> bool:
     return _stat_fields(pid) is not None
 
 
-def cpu_snapshot(parts: Mapping[str, Tracked]) -> dict[str, float]:
-    return {name: cpu_seconds(part) for name, part in parts.items()}
+def cpu_snapshot(parts: Mapping[str, Tracked]) -> dict[str, dict[int, float]]:
+    return {name: cpu_by_pid(part) for name, part in parts.items()}

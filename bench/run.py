@@ -24,7 +24,7 @@ import grpc
 from bench import ceilings, checks, scenario
 from bench.ghz import GHZ_VERSION, LoadResult, ghz_binary, run_ghz
 from bench.platform import Platform
-from bench.processes import Tracked, alive, cpu_snapshot, memory_mib
+from bench.processes import Tracked, alive, cpu_snapshot, cpu_spent, memory_mib
 from deploy.local import services
 
 JOIN = "pingou.groupbuy.v1.GroupbuyService.JoinGroup"
@@ -75,7 +75,7 @@ def cpu_used(parts: Mapping[str, Tracked], action: Callable[[], Any]) -> tuple[A
     before = cpu_snapshot(parts)
     outcome = action()
     after = cpu_snapshot(parts)
-    return outcome, {name: round(after[name] - before[name], 2) for name in parts}
+    return outcome, {name: round(cpu_spent(before[name], after[name]), 2) for name in parts}
 
 
 def idle_cpu_percent(parts: Mapping[str, Tracked], seconds: float) -> tuple[float, dict[str, float]]:

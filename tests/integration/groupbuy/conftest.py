@@ -33,6 +33,7 @@ from tests.conftest import Infra, Keys, Mint
 from tests.integration.order.conftest import Shop, running_shop
 from tests.support.database import count, fetch
 from tests.support.kafka import published_events
+from tests.support.waiting import eventually
 
 PINGOU = BusinessLine.PINGOU
 SCHEMA = "groupbuy_pingou"
@@ -243,7 +244,16 @@ class Platform:
         )
 
     async def row_counts(self) -> tuple[int, ...]:
-        """Rows of every groupbuy table and of the order service's orders: what a refused call must not change."""
+        """Rows of every groupbuy table and of the order service's orders: what a refused call must not change.
+        Counted once every seat taken so far has its order (placed from SeatHeld, a moment after the join)."""
+
+        async def orders_placed() -> bool:
+            return not await self.count(
+                f"""SELECT count(*) FROM {SCHEMA}.seats s WHERE s.order_id IS NOT NULL
+                AND NOT EXISTS (SELECT 1 FROM order_pingou.orders o WHERE o.order_id = s.order_id)"""  # noqa: S608
+            )
+
+        await eventually(orders_placed)
         counts = [await self.count(f"SELECT count(*) FROM {SCHEMA}.{table}") for table in GROUPBUY_TABLES]  # noqa: S608
         counts.append(await self.count("SELECT count(*) FROM order_pingou.orders"))
         return tuple(counts)

@@ -1,7 +1,7 @@
 """The pgbench ceiling of a JoinGroup: what PostgreSQL alone does with the SQL one join commits.
 
 `pgbench_join` migrates a scratch database with the services' own `python -m services.<name> migrate`,
-seeds it (bench/pgbench/setup.sql) and lets pgbench run bench/pgbench/join_all.sql: groupbuy's seat hold
+seeds it (bench/pgbench/setup.sql) and lets pgbench run the join script (`join_script`): groupbuy's seat hold
 (the answer: one statement that also takes the seat's unit from groupbuy's allotment) and the order
 service's transaction for the seat's SeatHeld, all that is committed per join, with no gRPC, Python or
 Kafka in the way. Then the seat hold alone (join_groupbuy.sql): the answer path's ceiling. Catalog is no
@@ -41,12 +41,14 @@ MIGRATED = ("catalog", "order", "groupbuy")
 SEAT_HOLD = "join_groupbuy.sql"  # the answer path: run alone after every join run (seat_tps)
 # Each run alone with `per_service` (<name>_tps, <name>_latency_ms_avg); groupbuy's is the seat-hold run.
 PER_SERVICE = {"order": "join_order.sql", "catalog": "join_catalog.sql"}
-ORDER_BATCH, ORDER_BATCH_EVENTS = "join_order_batch.sql", 50  # the consumer's batch: 50 events a transaction
+VARIABLES = "variables.sql"  # the `\set` lines every script starts with
+ORDER_BATCH_CLAIM = "order_batch_claim.sql"  # a batch's inbox claim, for ORDER_BATCH_EVENTS events
+ORDER_BATCH_EVENTS = 50  # the consumer's batch: 50 events a transaction
 # A partition's batches are applied one at a time, by the one consumer that owns it: at most as many at
 # once as groupbuy's topic has partitions (libs/events/topics.py), whatever `clients` says.
 ORDER_BATCH_CLIENTS = 3
 
-# What one run wrote, read before and after it. Nothing in join_all.sql rolls back (take_allotment waits
+# What one run wrote, read before and after it. Nothing in the join script rolls back (take_allotment waits
 # for a held bucket rather than giving up): rolled-back transactions would be a sign of trouble.
 _COUNTS = """SELECT
     (SELECT count(*) FROM groupbuy_pingou.seats WHERE NOT leader) AS seats,
@@ -94,7 +96,7 @@ def pgbench_join(
             connection.execute((SCRIPTS / "setup.sql").read_text())  # one multi-statement string
         skus = 1 if hot_sku else SEEDED_SKUS
         before = _counts(url)
-        join = _pgbench(url, "join_all.sql", clients=clients, seconds=seconds, skus=skus)
+        join = _pgbench(url, join_script(), clients=clients, seconds=seconds, skus=skus)
         after = _counts(url)
         written = {key: value - before[key] for key, value in after.items()}
         result = {
@@ -108,7 +110,7 @@ def pgbench_join(
             "skus": after["skus"],
             "stock_contended": written["rollbacks"],
         }
-        seat = _pgbench(url, SEAT_HOLD, clients=clients, seconds=seconds, skus=skus)
+        seat = _pgbench(url, script(SEAT_HOLD), clients=clients, seconds=seconds, skus=skus)
         held = _counts(url)["seats"] - after["seats"]
         if held != seat.transactions:  # a hold that found its group full is cheaper: not the ceiling
             raise RuntimeError(f"{SEAT_HOLD}: {seat.transactions} transactions held {held:.0f} seats")
@@ -119,11 +121,13 @@ def pgbench_join(
         }
         if per_service:
             result |= {"groupbuy_tps": seat.tps, "groupbuy_latency_ms_avg": seat.latency_ms_avg}
-            for name, script in PER_SERVICE.items():
-                alone = _pgbench(url, script, clients=clients, seconds=seconds, skus=skus)
+            for name, part in PER_SERVICE.items():
+                alone = _pgbench(url, script(part), clients=clients, seconds=seconds, skus=skus)
                 result[f"{name}_tps"] = alone.tps
                 result[f"{name}_latency_ms_avg"] = alone.latency_ms_avg
-            batch = _pgbench(url, ORDER_BATCH, clients=min(clients, ORDER_BATCH_CLIENTS), seconds=seconds, skus=skus)
+            batch = _pgbench(
+                url, order_batch_script(), clients=min(clients, ORDER_BATCH_CLIENTS), seconds=seconds, skus=skus
+            )
             result["order_batch_events_per_s"] = batch.tps * ORDER_BATCH_EVENTS
             result["order_batch_ms_per_event"] = batch.latency_ms_avg / ORDER_BATCH_EVENTS
         return result
@@ -198,8 +202,46 @@ def _counts(url: str) -> dict[str, float]:
     return {name: float(value) for name, value in row.items()}
 
 
-def _pgbench(url: str, script: str, *, clients: int, seconds: float, skus: int) -> PgbenchRun:
+def script(*parts: str) -> str:
+    """A pgbench script: the shared variables, then each part's statements (files of bench/pgbench)."""
+    return "".join((SCRIPTS / name).read_text() for name in (VARIABLES, *parts))
+
+
+def body(text: str) -> str:
+    """A script without its comments and variables: the statements and the meta-commands around them."""
+    return "".join(line for line in text.splitlines(keepends=True) if not line.startswith(("--", "\\set")))
+
+
+def statements(text: str) -> list[str]:
+    """A script's statements, each ending with its semicolon (each ends at the end of a line)."""
+    return [f"{statement};\n" for statement in body(text).split(";\n") if statement.strip()]
+
+
+def join_script() -> str:
+    """One join's SQL as one pgbench transaction, in the order the platform commits it: groupbuy's seat
+    hold (the answer: one statement, its own implicit transaction), then the order service's transaction
+    for that seat's SeatHeld. Both share the variables, so they name the same group, seat, user and order.
+    Catalog is no longer on a join's path (groupbuy leases stock from it in blocks, rarely)."""
+    return script(SEAT_HOLD, "join_order.sql")
+
+
+def order_batch_script() -> str:
+    """What the order service commits for a polled batch of SeatHeld events (`_apply_together`): one
+    transaction, one inbox claim for all, then join_order.sql's handler statements once per event, event n
+    with its own ids (its join is :join || '-n'). One pgbench transaction is ORDER_BATCH_EVENTS events."""
+    handler = statements((SCRIPTS / "join_order.sql").read_text())[2:-1]
+    events = [
+        statement.replace(":join", f":join || '-{n}'")
+        for n in range(1, ORDER_BATCH_EVENTS + 1)
+        for statement in handler
+    ]
+    return "".join([script(), "BEGIN;\n", *statements(script(ORDER_BATCH_CLAIM)), *events, "COMMIT;\n"])
+
+
+def _pgbench(url: str, text: str, *, clients: int, seconds: float, skus: int) -> PgbenchRun:
     with tempfile.TemporaryDirectory(prefix="pgbench-log-") as folder:
+        script_file = Path(folder) / "script.sql"
+        script_file.write_text(text)
         command = [
             _pgbench_binary(),
             "-n",  # no vacuum of pgbench's own tables: there are none
@@ -208,12 +250,12 @@ def _pgbench(url: str, script: str, *, clients: int, seconds: float, skus: int) 
             "-j", str(min(2, clients)),
             "-T", str(max(1, round(seconds))),
             "-D", f"skus={skus}",
-            "-f", str(SCRIPTS / script),
+            "-f", str(script_file),
             "--log", f"--log-prefix={folder}/tx",
         ]  # fmt: skip
         done = subprocess.run(command, env=_libpq_env(url), capture_output=True, text=True, check=False)
         if done.returncode != 0:
-            raise RuntimeError(f"pgbench {script} failed ({done.returncode}):\n{done.stderr[-4000:]}")
+            raise RuntimeError(f"pgbench failed ({done.returncode}):\n{done.stderr[-4000:]}\n{text[:2000]}")
         latencies = sorted(_logged_latencies_us(Path(folder)))
     return PgbenchRun(
         transactions=int(_figure(done.stdout, r"number of transactions actually processed: (\d+)")),

@@ -1,7 +1,7 @@
 -- catalog's ReserveStock of one order's item (`reserve_stock` and `reserve` in
 -- services/catalog/service_layer/inventory.py, adapters/repository.py), in its unit of work: the listing
 -- check, `add_reservation`, `take_stock` from a random start bucket skipping held buckets, then the
--- StockReserved outbox row (~256-byte envelope). No longer part of a join (join_all.sql): a seat's unit
+-- StockReserved outbox row (~256-byte envelope). No longer part of a join (bench/ceilings.py's `join_script`): a seat's unit
 -- comes from groupbuy's allotment, leased from catalog in blocks. Kept to compare with: what the old join
 -- paid catalog per seat, and what an order that reserves through catalog still pays (a mall order, on
 -- its own line's tables). ceilings.py runs it alone with per_service.
@@ -9,12 +9,6 @@
 -- transaction, as the service does; the service tries skipping 8 times (with short sleeps) before
 -- waiting for the buckets, this script waits at once on its second try, so it never does more than the
 -- service.
--- Needs -D skus=N: reservations spread over sku-1 .. sku-N (setup.sql seeds 8; 1 makes one SKU hot).
-\set sku random(1, :skus)
-\set grp random(1, 10000)
-\set join :client_id * 1000000000000000 + random(0, 999999999999999)
-\set bucket random(0, 7)
-\set partition :grp % 3
 BEGIN;
 SELECT wanted FROM unnest(ARRAY['sku-' || :sku]::text[]) AS wanted
 WHERE NOT EXISTS (SELECT 1 FROM catalog_pingou.listings WHERE sku_id = wanted AND active);

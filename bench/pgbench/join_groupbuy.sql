@@ -4,12 +4,6 @@
 -- from groupbuy's allotment (`take_allotment`, from a random start bucket, skipping held buckets, else
 -- waiting), the seat naming its order and bucket, the per-user count and the SeatHeld outbox row
 -- (~430-byte envelope). $17 (the seat's order id) is the order id join_order.sql places.
--- Needs -D skus=N: joins spread over sku-1 .. sku-N (setup.sql seeds 8; 1 makes one SKU hot).
-\set sku random(1, :skus)
-\set grp random(1, 10000)
-\set join :client_id * 1000000000000000 + random(0, 999999999999999)
-\set bucket random(0, 7)
-\set partition :grp % 3
 WITH taken AS (
     UPDATE groupbuy_pingou.groups SET seats_taken = seats_taken + 1
     WHERE group_id = md5('group-' || :sku || '-' || :grp)::uuid AND state = 'open' AND seats_taken < size

@@ -5,13 +5,7 @@
 -- and then looking the group up among the failed ones (`group_has_failed`), and the OrderPlaced outbox
 -- row (~492-byte envelope) the unit of work appends just before COMMIT. No idempotency key, no stock:
 -- the seat's unit came from groupbuy's allotment, and the order id (groupbuy's $17) names the order.
--- The consumer applies a polled batch in one transaction: join_order_batch.sql is that, for 50 events.
--- Needs -D skus=N: joins spread over sku-1 .. sku-N (setup.sql seeds 8; 1 makes one SKU hot).
-\set sku random(1, :skus)
-\set grp random(1, 10000)
-\set join :client_id * 1000000000000000 + random(0, 999999999999999)
-\set bucket random(0, 7)
-\set partition :grp % 3
+-- The consumer applies a polled batch in one transaction: bench/ceilings.py builds that script too.
 BEGIN;
 INSERT INTO order_pingou.inbox (consumer, event_id, topic, partition, "offset")
 VALUES ('order-group-outcomes', md5('seat-held-' || :join)::uuid, 'pingou.groupbuy.v1', :partition, :join)

@@ -21,14 +21,12 @@ from tests.support.database import fetchval
 
 
 def _body(script: str) -> str:
-    """The script without its comments and variables: the statements and the meta-commands around them."""
-    lines = (ceilings.SCRIPTS / script).read_text().splitlines(keepends=True)
-    return "".join(line for line in lines if not line.startswith(("--", "\\set")))
+    """A script of bench/pgbench as a run writes it, without its comments and variables."""
+    return ceilings.body(ceilings.script(script))
 
 
 def _statements(script: str) -> list[str]:
-    """The script's statements, each ending with its semicolon (the scripts end each at the end of a line)."""
-    return [f"{statement};\n" for statement in _body(script).split(";\n") if statement.strip()]
+    return ceilings.statements(ceilings.script(script))
 
 
 def _is_the_statement(service_sql: str, script_sql: str, *, schema: str) -> bool:
@@ -52,8 +50,9 @@ def _sql_of(method: Callable[..., Any]) -> str:
     return statement
 
 
-def test_join_all_is_the_seat_hold_then_the_orders_transaction() -> None:
-    assert _body("join_all.sql") == _body("join_groupbuy.sql") + _body("join_order.sql")
+def test_the_join_script_is_the_seat_hold_then_the_orders_transaction() -> None:
+    assert ceilings.body(ceilings.join_script()) == _body("join_groupbuy.sql") + _body("join_order.sql")
+    assert ceilings.join_script().startswith(ceilings.script())  # after the shared variables
 
 
 def test_the_seat_hold_script_runs_groupbuys_statement() -> None:
@@ -70,7 +69,7 @@ def test_the_order_script_is_what_the_consumer_commits_for_one_seat_held() -> No
 
 
 def test_the_order_batch_script_is_one_claim_then_the_handler_for_each_event() -> None:
-    batch = _statements(ceilings.ORDER_BATCH)
+    batch = ceilings.statements(ceilings.order_batch_script())
     handler = _statements("join_order.sql")[2:-1]
     assert (batch[0], batch[-1]) == ("BEGIN;\n", "COMMIT;\n")
     assert _is_the_statement(_CLAIM_MANY, batch[1], schema="order_pingou")

@@ -112,8 +112,10 @@ async def partitions_of(bootstrap: str, topic: str) -> list[TopicPartition]:
 async def published_events(
     bootstrap: str, topic: str, types: Sequence[type[Message]], *, dsn: str, outbox_schema: str
 ) -> list[tuple[str, Message]]:
-    """Every (key, event) on `topic`, in order, once the service's outbox (in `outbox_schema`) is drained:
-    the relay deletes a row only after Kafka acknowledged it, so all that committed so far is on the topic."""
+    """Every (key, event) on `topic`, in order and each event once, once the service's outbox (in
+    `outbox_schema`) is drained: the relay deletes a row only after Kafka acknowledged it, so all that
+    committed so far is on the topic. A relay stopped between Kafka's acknowledgement and the delete sends
+    the row again on its next start (at least once); consumers deduplicate on the event id, and so does this."""
     by_name = {message.DESCRIPTOR.full_name: message for message in types}
 
     async def drained() -> bool:
@@ -121,9 +123,12 @@ async def published_events(
 
     await eventually(drained)
     total = await record_count(bootstrap, topic)
-    found = []
+    found, seen = [], set()
     for record in await read_topic(bootstrap, topic, until=lambda got: len(got) >= total):
         envelope = envelope_pb2.EventEnvelope.FromString(record.value)
+        if envelope.event_id in seen:
+            continue
+        seen.add(envelope.event_id)
         payload = by_name[envelope.payload.TypeName()]()
         envelope.payload.Unpack(payload)
         found.append((record.key.decode(), payload))

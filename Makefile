@@ -20,7 +20,7 @@ help:
 	@echo "make test    the whole test suite on its own PostgreSQL and Kafka"
 	@echo "make lint    ruff and mypy --strict"
 	@echo "make bench   the join path under load beside its ceilings (starts the platform if needed)"
-	@echo "make token   print a local token: make token SUB=u-1 LINE=pingou ROLE=user"
+	@echo "make token   print a local token: make token SUB=pu_1 LINE=pingou ROLE=user (ROLE=service: SUB names the service)"
 
 $(VENV)/.installed: requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -77,4 +77,4 @@ LINE ?= pingou
 ROLE ?= user
 token: venv
 	@$(PY) -m libs.auth mint --sub $(SUB) --line $(LINE) --role $(ROLE) \
-	  --private "$$($(PY) -c 'from deploy.local import infra; print(infra.data_dir("$(PROFILE)"))')/keys/jwt.key"
+	  --keys "$$($(PY) -c 'from deploy.local import infra; print(infra.data_dir("$(PROFILE)"))')/keys"

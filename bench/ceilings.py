@@ -30,7 +30,8 @@ from psycopg import sql
 from psycopg.rows import dict_row
 
 from deploy.local import services
-from libs.auth import generate_key_pair
+from libs.auth.local import LocalKeys
+from libs.core.paging import make_page_token_key
 
 SCRIPTS = Path(__file__).resolve().parent / "pgbench"
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -163,13 +164,12 @@ def _migrate(url: str) -> None:
     checks) all of its settings but talks to PostgreSQL only: the key files are throwaway ones."""
     specs = {spec.name: spec for spec in services.SERVICES}
     with tempfile.TemporaryDirectory(prefix="pgbench-keys-") as folder:
-        private, public = Path(folder) / "jwt.key", Path(folder) / "jwt.pub"
-        generate_key_pair(private, public)
+        keys = LocalKeys.make(Path(folder), services.identities())
         base = {
             "DATABASE_URL": url,
             "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9",  # never contacted by `migrate`
-            "JWT_PUBLIC_KEY_FILE": str(public),
-            "SERVICE_SIGNING_KEY_FILE": str(private),
+            "JWT_KEY_SET_FILE": str(keys.key_set_file),
+            "PAGE_TOKEN_KEY_FILE": str(make_page_token_key(Path(folder) / "page-token.key")),
             **{
                 f"{name.upper()}_ADDRESS": f"{services.HOST}:{services.port_of(name)}"
                 for name in ("catalog", "order", "segmentation", "membership")

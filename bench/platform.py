@@ -14,7 +14,8 @@ import asyncpg
 
 from bench.processes import Tracked, parent_of
 from deploy.local import infra, services
-from libs.auth import Role, TokenIssuer
+from libs.auth import Role
+from libs.auth.local import LocalKeys
 from libs.core import BusinessLine
 
 
@@ -23,15 +24,15 @@ class Platform:
     addresses: Mapping[str, str]  # service name -> host:port
     database_url: str
     kafka_bootstrap: str
-    private_key: Path  # the development issuer key: operator tokens for set-up and load
-    public_key: Path
+    keys: LocalKeys  # the development keys: operator tokens for set-up and load, the key set
     logs: Path
     topic_prefix: str = ""
     parts: Mapping[str, Tracked] = field(default_factory=dict)
 
     def operator_token(self) -> str:
-        issuer = TokenIssuer.from_file(self.private_key)
-        return issuer.mint(subject="bench-operator", line=BusinessLine.PINGOU, roles=[Role.OPERATOR], ttl_seconds=7200)
+        return self.keys.mint(
+            subject="bench-operator", line=BusinessLine.PINGOU, roles=[Role.OPERATOR], ttl_seconds=7200
+        )
 
 
 def _pid(path: Path) -> int | None:
@@ -79,8 +80,7 @@ def local_platform(profile: str) -> Platform:
         addresses={spec.name: f"{services.HOST}:{spec.port}" for spec in services.SERVICES},
         database_url=database_url,
         kafka_bootstrap=endpoints["KAFKA_BOOTSTRAP_SERVERS"],
-        private_key=data_dir / "keys" / "jwt.key",
-        public_key=data_dir / "keys" / "jwt.pub",
+        keys=LocalKeys(data_dir / "keys"),
         logs=data_dir / "logs",
         parts=parts,
     )

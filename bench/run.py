@@ -87,7 +87,7 @@ def idle_cpu_percent(parts: Mapping[str, Tracked], seconds: float) -> tuple[floa
 def echo_ceiling(platform: Platform, settings: BenchSettings, token: str) -> LoadResult:
     """The bare echo server (bench/echo.py) on the same stack, loaded exactly like the joins."""
     spec = services.ServiceSpec("bench-echo", "bench.echo", port=settings.echo_port)
-    env = {"JWT_PUBLIC_KEY_FILE": str(platform.public_key), "LOG_FORMAT": "json"}
+    env = {"JWT_KEY_SET_FILE": str(platform.keys.key_set_file), "LOG_FORMAT": "json"}
     with tempfile.TemporaryDirectory(prefix="bench-echo-") as folder:
         data_dir = Path(folder)
         services.start(spec, env, data_dir)

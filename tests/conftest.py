@@ -23,8 +23,11 @@ from aiokafka.admin import AIOKafkaAdminClient
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from libs.auth import Role, TokenIssuer, generate_key_pair
+from deploy.local.services import identities
+from libs.auth import Role
+from libs.auth.local import LocalKeys
 from libs.core import BusinessLine
+from libs.core.paging import make_page_token_key
 from libs.logs import configure_logging
 from libs.tracing import configure_tracing
 
@@ -134,32 +137,38 @@ def topic_prefix() -> str:
     return f"t{uuid.uuid4().hex[:8]}."
 
 
-@dataclass(frozen=True)
-class Keys:
-    private: Path
-    public: Path
-    issuer: TokenIssuer
+# The service identities of the suite's platforms: every service, the outside callers a local platform
+# trusts (deploy/local/services.py), and the callers the tests play themselves.
+TEST_IDENTITIES = (*identities(), "checkout", "app")
 
 
 @pytest.fixture(scope="session")
-def keys(tmp_path_factory: pytest.TempPathFactory) -> Keys:
-    folder = tmp_path_factory.mktemp("keys")
-    generate_key_pair(folder / "jwt.key", folder / "jwt.pub")
-    return Keys(folder / "jwt.key", folder / "jwt.pub", TokenIssuer.from_file(folder / "jwt.key"))
+def keys(tmp_path_factory: pytest.TempPathFactory) -> LocalKeys:
+    """The suite's keys, laid out like a local platform's: the issuer's, one per service identity, the key set."""
+    return LocalKeys.make(tmp_path_factory.mktemp("keys"), TEST_IDENTITIES)
+
+
+@pytest.fixture(scope="session")
+def page_token_key(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The page-token key file (PAGE_TOKEN_KEY_FILE) of the services under test, made as `make up` makes it."""
+    return make_page_token_key(tmp_path_factory.mktemp("page-tokens") / "page-token.key")
 
 
 Mint = Callable[..., str]
 
 
 @pytest.fixture(scope="session")
-def mint(keys: Keys) -> Mint:
+def mint(keys: LocalKeys) -> Mint:
+    """Tokens signed as the platform would sign them: people's roles by the issuer key, the `service` role by
+    the subject's own service key (a subject with no key, or a mix of both, cannot be minted)."""
+
     def make(
         line: BusinessLine = BusinessLine.PINGOU,
         subject: str = "u-1",
         roles: tuple[Role, ...] = (Role.USER,),
         ttl_seconds: int = 600,
     ) -> str:
-        return keys.issuer.mint(subject=subject, line=line, roles=roles, ttl_seconds=ttl_seconds)
+        return keys.mint(subject=subject, line=line, roles=roles, ttl_seconds=ttl_seconds)
 
     return make
 

@@ -3,7 +3,8 @@
 -- transaction: no BEGIN / COMMIT, as in the service. The group's seat count, the seat's unit of stock
 -- from groupbuy's allotment (`take_allotment`, from a random start bucket, skipping held buckets, else
 -- waiting), the seat naming its order and bucket, the per-user count and the SeatHeld outbox row
--- (~430-byte envelope). $17 (the seat's order id) is the order id join_order.sql places.
+-- (~430-byte envelope); no new-user claim ($19 empty: the bench's groups are open to all). $17 (the
+-- seat's order id) is the order id join_order.sql places.
 WITH taken AS (
     UPDATE groupbuy_pingou.groups SET seats_taken = seats_taken + 1
     WHERE group_id = md5('group-' || :sku || '-' || :grp)::uuid AND state = 'open' AND seats_taken < size
@@ -19,8 +20,10 @@ WITH taken AS (
         upper(substr(md5('invite-' || :join), 1, 16)), NULL, group_price_minor, 'Hangzhou', 1, now(),
         now() + interval '15 minutes', 'po_' || substr(md5('order-' || :join), 1, 26), unit.bucket
     FROM taken, unit
-    RETURNING user_id
-), counted AS (
+    RETURNING user_id, seat_id, group_id
+), claimed AS (
+    INSERT INTO groupbuy_pingou.new_user_claims (account_id, seat_id, group_id)
+    SELECT account, seat.seat_id, seat.group_id FROM seat, unnest(ARRAY[]::text[]) AS account), counted AS (
     INSERT INTO groupbuy_pingou.user_sku_groups AS u (user_id, sku_id, active, max_active)
     SELECT seat.user_id, taken.sku_id, 1, taken.per_user_limit FROM seat, taken
     ON CONFLICT (user_id, sku_id)

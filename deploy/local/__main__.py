@@ -2,7 +2,7 @@
 
     python -m deploy.local {up,down,status,clean} [--profile dev|test]
 
-`up` starts PostgreSQL and Kafka (deploy/local/infra.py), makes the local JWT signing key, applies each
+`up` starts PostgreSQL and Kafka (deploy/local/infra.py), makes the local keys (libs/auth/local.py), applies each
 service's migrations and starts every service (deploy/local/services.py). `status` prints one line per
 component: `<name> <host:port> <SERVING|NOT_SERVING|DOWN>`.
 """
@@ -15,15 +15,14 @@ import sys
 from pathlib import Path
 
 from deploy.local import infra, services
-from libs.auth import generate_key_pair
+from libs.auth.local import LocalKeys
+from libs.core.paging import make_page_token_key
 
 
-def keys(data_dir: Path) -> tuple[Path, Path]:
-    """The local signing key pair (services get the public half; `make token` uses the private one)."""
-    private, public = data_dir / "keys" / "jwt.key", data_dir / "keys" / "jwt.pub"
-    if not (private.exists() and public.exists()):
-        generate_key_pair(private, public)
-    return private, public
+def keys(data_dir: Path) -> LocalKeys:
+    """The local keys: the issuer's (`make token`, the CLI), one per service identity, and the key set
+    trusting them (services get the key set and their own key only)."""
+    return LocalKeys.make(data_dir / "keys", services.identities())
 
 
 def identity_salt(data_dir: Path) -> str:
@@ -36,16 +35,20 @@ def identity_salt(data_dir: Path) -> str:
     return path.read_text().strip()
 
 
+def page_token_key(data_dir: Path) -> Path:
+    """The local page-token key (HMAC), made once: a new one would void the page tokens clients hold."""
+    return make_page_token_key(data_dir / "keys" / "page-token.key")
+
+
 def up(profile: str) -> None:
     endpoints = infra.up(profile)
     data_dir = infra.data_dir(profile)
-    private_key, public_key = keys(data_dir)
     env = services.platform_env(
         database_url=endpoints.database_url,
         kafka_bootstrap=endpoints.kafka_bootstrap,
-        public_key=public_key,
-        private_key=private_key,
+        keys=keys(data_dir),
         identity_salt=identity_salt(data_dir),
+        page_token_key=page_token_key(data_dir),
     )
     services.up_all(env, data_dir)
     status(profile)

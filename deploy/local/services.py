@@ -10,6 +10,7 @@ health protocol.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
@@ -21,6 +22,8 @@ from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from libs.auth.local import LocalKeys
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 HOST = "127.0.0.1"
@@ -44,6 +47,17 @@ SERVICES: tuple[ServiceSpec, ...] = (
     ServiceSpec("order", "services.order", port=20055, metrics_port=9155),
     ServiceSpec("groupbuy", "services.groupbuy", port=20052, metrics_port=9152),
 )
+
+
+# Callers from outside the platform that hold a service identity of their own: the payment provider's
+# adapter (confirms payments, reports refunds, sells PLUS) and the account system (registers users and
+# links their identities). Locally the simulator and the tests play them.
+CLIENT_IDENTITIES: tuple[str, ...] = ("payments", "accounts")
+
+
+def identities(specs: Sequence[ServiceSpec] = SERVICES) -> tuple[str, ...]:
+    """Every service identity of a local platform: one signing key each."""
+    return (*(spec.name for spec in specs), *CLIENT_IDENTITIES)
 
 
 def port_of(name: str) -> int:
@@ -75,26 +89,32 @@ def platform_env(
     *,
     database_url: str,
     kafka_bootstrap: str,
-    public_key: Path,
-    private_key: Path,
+    keys: LocalKeys,
     identity_salt: str,
+    page_token_key: Path,
     specs: Sequence[ServiceSpec] = SERVICES,
 ) -> dict[str, str]:
-    """What every service process of one platform is given: its infrastructure, keys, and where the
-    other services answer (`<NAME>_ADDRESS`, from the specs' ports)."""
+    """What every service process of one platform is given: its infrastructure, the trusted key set, and
+    where the other services answer (`<NAME>_ADDRESS`, from the specs' ports)."""
     return {
         "DATABASE_URL": database_url,
         "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
-        "JWT_PUBLIC_KEY_FILE": str(public_key),
-        # Locally every service signs its own service-to-service tokens with the development key.
-        "SERVICE_SIGNING_KEY_FILE": str(private_key),
+        "JWT_KEY_SET_FILE": str(keys.key_set_file),
         "IDENTITY_LINK_SALT": identity_salt,
+        # One page-token key for the platform: each service signs its own name into its tokens.
+        "PAGE_TOKEN_KEY_FILE": str(page_token_key),
         **{f"{spec.name.upper()}_ADDRESS": f"{HOST}:{spec.port}" for spec in specs},
     }
 
 
 def service_env(spec: ServiceSpec, base: Mapping[str, str]) -> dict[str, str]:
+    """The environment of one service's processes: the platform's, its name and port, and its own signing
+    key (the one beside the key set for its name: each process is given only its own)."""
     env = {**os.environ, **base, "SERVICE_NAME": spec.name, "GRPC_HOST": HOST, "GRPC_PORT": str(spec.port)}
+    with contextlib.suppress(ValueError):  # a process with no identity of its own (the bench's echo) calls no one
+        env["SERVICE_SIGNING_KEY_FILE"] = str(
+            LocalKeys(Path(base["JWT_KEY_SET_FILE"]).parent).service_key_file(spec.name)
+        )
     if spec.metrics_port is not None:
         env["METRICS_PORT"] = str(spec.metrics_port)
     return env

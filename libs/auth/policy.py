@@ -50,3 +50,10 @@ def require_service(principal: Principal, callers: frozenset[str], action: str) 
     if principal.subject not in callers:
         log.warning("caller_not_allowed", subject=principal.subject, allowed=sorted(callers), action=action)
         raise PermissionDenied(f"{principal.subject} may not {action}", reason="CALLER_NOT_ALLOWED")
+
+
+def limit_services(principal: Principal, callers: frozenset[str], action: str) -> None:
+    """For calls open to services and to people's roles alike: a caller with the `service` role must be
+    one of `callers` (an operator or the user themself passes on the role checks made before)."""
+    if principal.has_role(Role.SERVICE):
+        require_service(principal, callers, action)

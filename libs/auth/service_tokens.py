@@ -1,9 +1,10 @@
 """Credentials for calls from one service to another.
 
-A service that calls others holds a signing key (SERVICE_SIGNING_KEY_FILE; in production a workload
-identity's key, locally the development key made by `make up`) and mints itself short-lived tokens with
-the `service` role, one per business line, renewed well before they expire. The callee checks them like
-any token: the line of the token must be the line of the data asked for.
+A service that calls others holds a signing key of its own (SERVICE_SIGNING_KEY_FILE; in production
+its workload's secret, locally `.data/<profile>/keys/services/<name>.key` made by `make up`) and mints
+itself short-lived tokens with the `service` role and its own name as subject, one per business line,
+renewed well before they expire. The callee checks them like any token: the key set says this key may
+sign only for this service (keys.py), and the line of the token must be the line of the data asked for.
 """
 
 from __future__ import annotations

@@ -12,8 +12,12 @@ from cachetools import LRUCache
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from libs.auth.keys import KeySet, key_id
 from libs.auth.principal import Principal, Role
 from libs.core import BusinessLine, Unauthenticated
+from libs.logs import get_logger
+
+log = get_logger(__name__)
 
 ISSUER = "pingou-platform"
 AUDIENCE = "pingou-platform"
@@ -37,8 +41,14 @@ def generate_key_pair(private_path: Path, public_path: Path) -> None:
 
 
 class TokenIssuer:
+    """Signs tokens with one private key, naming it in the `kid` header (its thumbprint, see keys.py)."""
+
     def __init__(self, private_key_pem: bytes):
-        self._key = serialization.load_pem_private_key(private_key_pem, password=None)
+        key = serialization.load_pem_private_key(private_key_pem, password=None)
+        if not isinstance(key, Ed25519PrivateKey):
+            raise ValueError("the signing key must be an Ed25519 private key")
+        self._key = key
+        self.kid = key_id(key)
 
     @classmethod
     def from_file(cls, path: Path) -> TokenIssuer:
@@ -67,7 +77,7 @@ class TokenIssuer:
             "exp": issued_at + ttl_seconds,
             "jti": uuid.uuid4().hex,
         }
-        return jwt.encode(claims, self._key, algorithm=ALGORITHM)  # type: ignore[arg-type]  # Ed25519 keys are accepted for EdDSA
+        return jwt.encode(claims, self._key, algorithm=ALGORITHM, headers={"kid": self.kid})
 
 
 class TokenVerifier:
@@ -75,14 +85,15 @@ class TokenVerifier:
     fifth of an echo call's CPU, measured) is paid once per token rather than once per call. Only good
     tokens are remembered: a bad one is checked, and refused, every time."""
 
-    def __init__(self, public_key_pem: bytes, *, leeway_seconds: float = 30, remembered: int = VERIFIED_CACHE_SIZE):
-        self._key = serialization.load_pem_public_key(public_key_pem)
+    def __init__(self, key_set: KeySet, *, leeway_seconds: float = 30, remembered: int = VERIFIED_CACHE_SIZE):
+        self._keys = key_set
         self._leeway = leeway_seconds
         self._verified: LRUCache[str, tuple[Principal, float]] = LRUCache(maxsize=remembered)
 
     @classmethod
     def from_file(cls, path: Path) -> TokenVerifier:
-        return cls(path.read_bytes())
+        """A verifier trusting the key set in `path` (JWT_KEY_SET_FILE)."""
+        return cls(KeySet.from_file(path))
 
     def verify(self, token: str) -> Principal:
         """The principal the token speaks for; Unauthenticated with a reason when it is not valid."""
@@ -99,9 +110,18 @@ class TokenVerifier:
 
     def _check(self, token: str) -> tuple[Principal, float]:
         try:
+            kid = jwt.get_unverified_header(token).get("kid")
+        except jwt.InvalidTokenError as error:
+            raise Unauthenticated(f"the token is not valid: {error}", reason="TOKEN_INVALID") from None
+        if not isinstance(kid, str):
+            raise Unauthenticated("the token names no signing key (kid)", reason="KEY_UNKNOWN")
+        key = self._keys.get(kid)
+        if key is None:
+            raise Unauthenticated("the token is signed by a key this platform does not trust", reason="KEY_UNKNOWN")
+        try:
             claims = jwt.decode(
                 token,
-                self._key,  # type: ignore[arg-type]  # Ed25519 public keys are accepted for EdDSA
+                key.public_key,
                 algorithms=[ALGORITHM],
                 audience=AUDIENCE,
                 issuer=ISSUER,
@@ -115,7 +135,13 @@ class TokenVerifier:
         lifetime = claims["exp"] - claims["iat"]
         if not 0 < lifetime <= MAX_LIFETIME_SECONDS:
             raise Unauthenticated("the token's lifetime is longer than a day", reason="TOKEN_INVALID")
-        return _principal_from_claims(claims), float(claims["exp"])
+        principal = _principal_from_claims(claims)
+        refusal = key.refusal(principal)
+        if refusal is not None:
+            # A good signature from a key speaking beyond its custody: a stolen or misused key.
+            log.warning("token_beyond_its_key", kid=kid, key=key.name, subject=principal.subject, why=refusal)
+            raise Unauthenticated(f"the token is not valid: {refusal}", reason="KEY_NOT_ALLOWED")
+        return principal, float(claims["exp"])
 
 
 def _principal_from_claims(claims: dict[str, object]) -> Principal:

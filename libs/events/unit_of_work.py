@@ -7,6 +7,8 @@ change and its events commit or vanish together.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from types import TracebackType
 from typing import Self
 
@@ -57,6 +59,19 @@ class UnitOfWork:
             await self._pool.release(self.connection)
             raise
         return self
+
+    @asynccontextmanager
+    async def savepoint(self) -> AsyncIterator[None]:
+        """A part of the transaction that may fail alone (one row of a durable job's batch): when it raises,
+        its changes are rolled back to the savepoint and the events it queued are dropped; the rest of the
+        transaction goes on."""
+        queued = len(self._events)
+        try:
+            async with self.connection.transaction():
+                yield
+        except BaseException:
+            del self._events[queued:]
+            raise
 
     def publish(self, aggregate: str, aggregate_id: str, payload: Message) -> None:
         """Queue an event for `<line>.<aggregate>.v1`, keyed by the aggregate id."""

@@ -1,6 +1,7 @@
-"""The platform's server interceptor: the call's span, authentication, line check, validation, error
-mapping, one log line and metrics per call. Each method's handler is wrapped once, when its first call
-comes, and the wrapper is kept: a call pays for one Python frame, not for building a handler.
+"""The platform's server interceptor: the call's span, authentication, line check, validation (what every
+request must be, `wellformed`, then the method's own validator), error mapping, one log line and metrics
+per call. Each method's handler is wrapped once, when its first call comes, and the wrapper is kept: a
+call pays for one Python frame, not for building a handler.
 
 The span is started here rather than by OpenTelemetry's own gRPC server interceptor: one layer less on
 every call (the trace context still comes from the caller's `traceparent` metadata)."""
@@ -22,6 +23,7 @@ from libs.auth import Principal, TokenVerifier, use_principal
 from libs.core import BusinessLine, DomainError, InvalidArgument, PermissionDenied, Unauthenticated
 from libs.grpckit.errors import status_for
 from libs.grpckit.validation import Validator
+from libs.grpckit.wellformed import WellFormed
 from libs.logs import get_logger
 from libs.metrics import RPC_LATENCY, RPC_REQUESTS
 
@@ -41,8 +43,10 @@ class PlatformInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # 
         verifier: TokenVerifier,
         served_lines: Collection[BusinessLine],
         validators: Mapping[str, Validator],
+        multiline_fields: Collection[str] = (),
     ):
         self._verifier = verifier
+        self._well_formed = WellFormed(multiline_fields=multiline_fields)
         self._served_lines = frozenset(served_lines)
         self._validators = dict(validators)
         self._wrapped: dict[str, grpc.RpcMethodHandler] = {}
@@ -75,6 +79,7 @@ class PlatformInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # 
 
     def _wrap(self, method: str, behavior: UnaryBehavior, deserialize: Callable[[bytes], Any] | None) -> UnaryBehavior:
         validator = self._validators.get(method)
+        well_formed = self._well_formed.check
         service, _, name = method.lstrip("/").partition("/")
         span_attributes = {"rpc.system": "grpc", "rpc.service": service, "rpc.method": name}
 
@@ -92,6 +97,7 @@ class PlatformInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # 
                     structlog.contextvars.bind_contextvars(principal=principal.subject, line=principal.line.value)
                     request = _decode(body, deserialize)
                     with use_principal(principal):
+                        well_formed(request)
                         if validator is not None:
                             validator(request)
                         return await behavior(request, context)

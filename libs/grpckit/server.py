@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import grpc
@@ -41,6 +41,8 @@ class GrpcApp:
     register: Callable[[grpc.aio.Server], None]
     service_names: Sequence[str]
     validators: Mapping[str, Validator] = field(default_factory=dict)
+    # Full names of free-text request fields where line breaks and tabs are allowed (libs.grpckit.wellformed).
+    multiline_fields: Collection[str] = ()
     workers: Sequence[Worker] = ()  # long-running loops: outbox relays, event consumers, timers
     on_stop: Sequence[Worker] = ()  # run once after the server has drained (close pools, producers)
 
@@ -53,9 +55,10 @@ class RunningServer:
         self.server = grpc.aio.server(
             interceptors=[
                 PlatformInterceptor(
-                    verifier=TokenVerifier.from_file(settings.jwt_public_key_file),
+                    verifier=TokenVerifier.from_file(settings.jwt_key_set_file),
                     served_lines=settings.served_lines,
                     validators=app.validators,
+                    multiline_fields=app.multiline_fields,
                 ),
             ],
             options=SERVER_OPTIONS,

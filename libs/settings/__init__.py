@@ -18,7 +18,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import AfterValidator, BeforeValidator, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from libs.auth.keys import KeySet
 from libs.core import BusinessLine
+from libs.core.paging import read_page_token_keys
 
 S = TypeVar("S", bound=BaseSettings)
 
@@ -39,6 +41,16 @@ def _holds_a_private_key(value: Path) -> Path:
 PrivateKeyFile = Annotated[Path, AfterValidator(_holds_a_private_key)]
 # Where another service answers: host:port.
 ServiceAddress = Annotated[str, Field(pattern=r"^\S+:[0-9]{1,5}$")]
+
+
+def _holds_page_token_keys(value: Path) -> Path:
+    read_page_token_keys(value)  # ValueError saying what is wrong with the file, never showing a key
+    return value
+
+
+# The secret a service signs its page tokens with (libs.core.paging: hex keys, one per line, the first
+# signs), the same file for every replica of the service.
+PageTokenKeyFile = Annotated[Path, AfterValidator(_holds_page_token_keys)]
 
 
 def _comma_separated(value: object) -> object:
@@ -68,7 +80,7 @@ class ServiceSettings(BaseSettings):
     kafka_bootstrap_servers: str = Field(min_length=1)
     kafka_topic_prefix: str = Field(default="", pattern=r"^[a-z0-9_.-]*$")
     kafka_replication_factor: int = Field(default=1, ge=1, le=5)
-    jwt_public_key_file: Path
+    jwt_key_set_file: Path  # the trusted keys (JWKS) every token is verified with
     shutdown_grace_seconds: float = Field(default=10.0, gt=0, le=120)
     # Seconds between reporting NOT_SERVING and refusing new calls, so load balancers stop routing first.
     shutdown_drain_seconds: float = Field(default=0.0, ge=0, le=60)
@@ -91,15 +103,15 @@ class ServiceSettings(BaseSettings):
             raise ValueError("name at least one business line")
         return value
 
-    @field_validator("jwt_public_key_file")
+    @field_validator("jwt_key_set_file")
     @classmethod
-    def _key_file_holds_a_public_key(cls, value: Path) -> Path:
+    def _file_holds_a_key_set(cls, value: Path) -> Path:
         if not value.is_file():
             raise ValueError(f"no such file: {value}")
         try:
-            serialization.load_pem_public_key(value.read_bytes())
-        except ValueError:
-            raise ValueError(f"{value} is not a PEM public key") from None
+            KeySet.from_file(value)
+        except ValueError as error:
+            raise ValueError(f"{value} is not a key set: {error}") from None
         return value
 
 

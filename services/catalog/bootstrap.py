@@ -12,18 +12,20 @@ from pingou.catalog.v1 import catalog_pb2_grpc
 from pydantic import Field
 
 from libs.core import BusinessLine
+from libs.core.paging import PageTokens
 from libs.database import close_pools, create_line_pools, migrate, schema_name
 from libs.events import MIGRATIONS as EVENT_MIGRATIONS
 from libs.events import IdempotentConsumer, ensure_topics, line_relays, topic_name
 from libs.grpckit import GrpcApp
 from libs.grpckit.server import Worker
+from libs.jobs import MIGRATIONS as JOB_MIGRATIONS
 from libs.jobs import run_batches
 from libs.logs import get_logger
-from libs.settings import ServiceNames, ServiceSettings
+from libs.settings import PageTokenKeyFile, ServiceNames, ServiceSettings
 from services.catalog.adapters.repository import SHARED
 from services.catalog.entrypoints.grpc_api import CatalogServicer
 from services.catalog.entrypoints.order_events import order_handlers
-from services.catalog.entrypoints.validation import SERVICE, VALIDATORS
+from services.catalog.entrypoints.validation import MULTILINE_FIELDS, SERVICE, VALIDATORS
 from services.catalog.service_layer import inventory
 from services.catalog.service_layer.unit_of_work import INVENTORY_AGGREGATE, LISTING_AGGREGATE, UnitOfWork
 
@@ -36,26 +38,31 @@ log = get_logger(__name__)
 
 class CatalogSettings(ServiceSettings):
     service_name: str = NAME
+    page_token_key_file: PageTokenKeyFile  # signs SearchListings' page tokens
     # How often the expiry job looks for reservations whose hold ran out.
     reservation_expiry_poll_seconds: float = Field(default=1.0, gt=0, le=60)
     # Which services (token subjects) may lease and return stock: a `service` role alone is not enough,
     # since every service holds one.
     lease_callers: ServiceNames = frozenset({"groupbuy"})
+    # Who may reserve, commit and release stock for orders.
+    reservation_callers: ServiceNames = frozenset({"order"})
 
 
 def migrate_all(settings: CatalogSettings) -> None:
     migrate(settings.database_url, schema=SHARED, sources=[HERE / "migrations"])
     for line in BusinessLine:
         migrate(
-            settings.database_url, schema=schema_name(NAME, line), sources=[EVENT_MIGRATIONS, HERE / "migrations_line"]
+            settings.database_url,
+            schema=schema_name(NAME, line),
+            sources=[EVENT_MIGRATIONS, JOB_MIGRATIONS, HERE / "migrations_line"],
         )
 
 
 async def expire_reservations(pool: asyncpg.Pool, line: BusinessLine, *, prefix: str) -> int:
     """One batch of the durable expiry job: any replica may run it; SKIP LOCKED keeps them off each
-    other's rows."""
+    other's rows. Returns how many reservations it claimed."""
     async with UnitOfWork(pool, line, topic_prefix=prefix) as uow:
-        return await inventory.release_expired(uow, batch=EXPIRY_BATCH)
+        return (await inventory.release_expired(uow, batch=EXPIRY_BATCH)).claimed
 
 
 async def build_app(settings: CatalogSettings) -> GrpcApp:
@@ -78,7 +85,9 @@ async def build_app(settings: CatalogSettings) -> GrpcApp:
     for line in lines:
         expire = partial(expire_reservations, pools[line], line, prefix=prefix)
         poll = settings.reservation_expiry_poll_seconds
-        workers.append(partial(run_batches, expire, batch_size=EXPIRY_BATCH, poll_seconds=poll))
+        workers.append(
+            partial(run_batches, expire, job=inventory.RESERVATION_EXPIRY, batch_size=EXPIRY_BATCH, poll_seconds=poll)
+        )
         consumer = IdempotentConsumer(
             name=f"{prefix}{NAME}-reservations-{line}",
             pool=pools[line],
@@ -88,12 +97,19 @@ async def build_app(settings: CatalogSettings) -> GrpcApp:
         )
         workers.append(consumer.run)
 
-    servicer = CatalogServicer(pools=pools, topic_prefix=prefix, lease_callers=settings.lease_callers)
+    servicer = CatalogServicer(
+        pools=pools,
+        topic_prefix=prefix,
+        lease_callers=settings.lease_callers,
+        reservation_callers=settings.reservation_callers,
+        page_tokens=PageTokens.from_file(settings.page_token_key_file, service=NAME),
+    )
     return GrpcApp(
         name=NAME,
         register=lambda server: catalog_pb2_grpc.add_CatalogServiceServicer_to_server(servicer, server),
         service_names=[SERVICE],
         validators=VALIDATORS,
+        multiline_fields=MULTILINE_FIELDS,
         workers=workers,
         on_stop=[lambda: close_pools(pools)],
     )

@@ -15,19 +15,22 @@ from pydantic_settings import NoDecode
 
 from libs.auth import ServiceCredentials
 from libs.core import BusinessLine
+from libs.core.paging import PageTokens
 from libs.database import close_pools, create_line_pools, migrate, schema_name
 from libs.events import MIGRATIONS as EVENT_MIGRATIONS
 from libs.events import IdempotentConsumer, ensure_topics, line_relays, topic_name
 from libs.grpckit import GrpcApp
-from libs.settings import PrivateKeyFile, ServiceAddress, ServiceSettings
+from libs.jobs import MIGRATIONS as JOB_MIGRATIONS
+from libs.settings import PageTokenKeyFile, PrivateKeyFile, ServiceAddress, ServiceSettings
 from services.groupbuy.adapters.catalog import CatalogListings, CatalogStock, open_catalog_channel
 from services.groupbuy.adapters.eligibility import (
     ServiceEligibility,
     open_membership_channel,
     open_segmentation_channel,
 )
-from services.groupbuy.entrypoints.grpc_api import SERVICE, VALIDATORS, GroupbuyServicer
+from services.groupbuy.entrypoints.grpc_api import GroupbuyServicer
 from services.groupbuy.entrypoints.jobs import HoldBackstopJob, IdentityJob, LeaseJob, WindowJob
+from services.groupbuy.entrypoints.validation import SERVICE, VALIDATORS
 from services.groupbuy.service_layer.context import Context
 from services.groupbuy.service_layer.lifecycle import order_handlers
 from services.groupbuy.service_layer.stock import Allotment
@@ -46,11 +49,14 @@ class GroupbuySettings(ServiceSettings):
     segmentation_address: ServiceAddress
     membership_address: ServiceAddress
     service_signing_key_file: PrivateKeyFile
+    page_token_key_file: PageTokenKeyFile  # signs ListOpenGroups' and ListUserGroups' page tokens
     hold_minutes: float = Field(default=15.0, gt=0, le=24 * 60)  # the payment time limit of a seat
-    # A group fails this long after its window ended (and only once no seat waits on a known order's
-    # payment or cancellation): an order whose OrderPlaced is still on its way is waited for this long.
+    # A group fails this long after its window ended, and after its held seats can no longer be paid in
+    # time (libs.core.orders): the OrderPaid of a payment confirmed at the last moment is waited for this
+    # long; a seat's known order is waited for until its OrderPaid or OrderCancelled comes ...
     window_grace_seconds: float = Field(default=5.0, ge=0, le=600)
-    # ... and fails anyway this long after its window, taking the events it waits for as lost.
+    # ... until this long after its window: then those events are taken as lost (a seat that may still be
+    # paid in time keeps its group open even so).
     window_fallback_minutes: float = Field(default=30.0, gt=0, le=24 * 60)
     hold_backstop_grace_minutes: float = Field(default=10.0, gt=0, le=24 * 60)
     daily_open_cap: int = Field(default=20, ge=1, le=10_000)
@@ -68,7 +74,11 @@ class GroupbuySettings(ServiceSettings):
 
 
 def migrate_all(settings: GroupbuySettings) -> None:
-    migrate(settings.database_url, schema=schema_name(NAME, LINE), sources=[EVENT_MIGRATIONS, HERE / "migrations"])
+    migrate(
+        settings.database_url,
+        schema=schema_name(NAME, LINE),
+        sources=[EVENT_MIGRATIONS, JOB_MIGRATIONS, HERE / "migrations"],
+    )
 
 
 async def build_app(settings: GroupbuySettings) -> GrpcApp:
@@ -132,7 +142,7 @@ async def build_app(settings: GroupbuySettings) -> GrpcApp:
             await channel.close()
         await close_pools(pools)
 
-    servicer = GroupbuyServicer(context)
+    servicer = GroupbuyServicer(context, page_tokens=PageTokens.from_file(settings.page_token_key_file, service=NAME))
     return GrpcApp(
         name=NAME,
         register=lambda server: groupbuy_pb2_grpc.add_GroupbuyServiceServicer_to_server(servicer, server),

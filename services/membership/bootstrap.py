@@ -14,11 +14,13 @@ from libs.database import close_pools, create_line_pools, migrate, schema_name
 from libs.events import MIGRATIONS as EVENT_MIGRATIONS
 from libs.events import ensure_topics, line_relays, topic_name
 from libs.grpckit import GrpcApp
-from libs.settings import PrivateKeyFile, ServiceAddress, ServiceSettings
+from libs.jobs import MIGRATIONS as JOB_MIGRATIONS
+from libs.settings import PrivateKeyFile, ServiceAddress, ServiceNames, ServiceSettings
 from services.membership.adapters.repository import TRIALS_SCHEMA
 from services.membership.adapters.segmentation import SegmentationLinks, open_segmentation_channel
 from services.membership.entrypoints.expiry import ExpiryJob
-from services.membership.entrypoints.grpc_api import SERVICE, VALIDATORS, MembershipServicer
+from services.membership.entrypoints.grpc_api import MembershipServicer
+from services.membership.entrypoints.validation import SERVICE, VALIDATORS
 from services.membership.service_layer.unit_of_work import MEMBERSHIP_AGGREGATE, UnitOfWork
 
 NAME = "membership"
@@ -33,13 +35,20 @@ class MembershipSettings(ServiceSettings):
     expiry_poll_seconds: float = Field(default=5.0, gt=0, le=3600)
     expiry_batch_size: int = Field(default=500, ge=1, le=10_000)
     coupons_per_month: int = Field(default=5, ge=0, le=100)
+    # Which services (token subjects) may sell and renew PLUS: the payment provider's adapter, which
+    # calls once the money is taken (operators may too, to fix an order).
+    purchase_callers: ServiceNames = frozenset({"payments"})
 
 
 def migrate_all(settings: MembershipSettings) -> None:
     # The trial claims are shared by both lines: "once per person" spans them.
     migrate(settings.database_url, schema=TRIALS_SCHEMA, sources=[HERE / "migrations_trials"])
     for line in sorted(settings.served_lines):
-        migrate(settings.database_url, schema=schema_name(NAME, line), sources=[EVENT_MIGRATIONS, HERE / "migrations"])
+        migrate(
+            settings.database_url,
+            schema=schema_name(NAME, line),
+            sources=[EVENT_MIGRATIONS, JOB_MIGRATIONS, HERE / "migrations"],
+        )
 
 
 async def build_app(settings: MembershipSettings) -> GrpcApp:
@@ -78,6 +87,7 @@ async def build_app(settings: MembershipSettings) -> GrpcApp:
         links=SegmentationLinks(segmentation, credentials),
         topic_prefix=prefix,
         coupons_per_month=settings.coupons_per_month,
+        purchase_callers=settings.purchase_callers,
     )
     return GrpcApp(
         name=NAME,

@@ -13,18 +13,21 @@ from pydantic import Field
 
 from libs.auth import ServiceCredentials
 from libs.core import BusinessLine
+from libs.core.paging import PageTokens
 from libs.database import close_pools, create_line_pools, migrate, schema_name
 from libs.events import MIGRATIONS as EVENT_MIGRATIONS
 from libs.events import IdempotentConsumer, ensure_topics, line_relays, topic_name
 from libs.grpckit import GrpcApp
+from libs.jobs import MIGRATIONS as JOB_MIGRATIONS
 from libs.jobs import run_batches
-from libs.settings import PrivateKeyFile, ServiceAddress, ServiceNames, ServiceSettings
+from libs.settings import PageTokenKeyFile, PrivateKeyFile, ServiceAddress, ServiceNames, ServiceSettings
 from services.order.adapters.catalog import Catalog, open_catalog_channel
 from services.order.adapters.membership import Membership, open_membership_channel
 from services.order.entrypoints.group_events import group_handlers
-from services.order.entrypoints.grpc_api import SERVICE, VALIDATORS, OrderServicer
+from services.order.entrypoints.grpc_api import OrderServicer
 from services.order.entrypoints.jobs import OrderJobs
 from services.order.entrypoints.stock_events import stock_handlers
+from services.order.entrypoints.validation import MULTILINE_FIELDS, SERVICE, VALIDATORS
 from services.order.service_layer.policy import OrderPolicy
 from services.order.service_layer.unit_of_work import ORDER_AGGREGATE, UnitOfWork
 
@@ -36,6 +39,7 @@ INVENTORY_AGGREGATE = "inventory"  # catalog's stock events on `<line>.inventory
 
 class OrderSettings(ServiceSettings):
     service_name: str = NAME
+    page_token_key_file: PageTokenKeyFile  # signs ListUserOrders' and ListOrdersByState's page tokens
     catalog_address: ServiceAddress
     membership_address: ServiceAddress
     service_signing_key_file: PrivateKeyFile
@@ -63,7 +67,11 @@ class OrderSettings(ServiceSettings):
 
 def migrate_all(settings: OrderSettings) -> None:
     for line in sorted(settings.served_lines):
-        migrate(settings.database_url, schema=schema_name(NAME, line), sources=[EVENT_MIGRATIONS, HERE / "migrations"])
+        migrate(
+            settings.database_url,
+            schema=schema_name(NAME, line),
+            sources=[EVENT_MIGRATIONS, JOB_MIGRATIONS, HERE / "migrations"],
+        )
 
 
 async def build_app(settings: OrderSettings) -> GrpcApp:
@@ -95,11 +103,9 @@ async def build_app(settings: OrderSettings) -> GrpcApp:
             policy=policy,
             batch_size=settings.jobs_batch_size,
         )
-        batches = (jobs.cancel_unpaid, jobs.ask_again_for_refunds, jobs.forget_old_keys, jobs.forget_old_failed_groups)
-        for batch in batches:
-            workers.append(
-                partial(run_batches, batch, batch_size=jobs.batch_size, poll_seconds=settings.jobs_poll_seconds)
-            )
+        poll = settings.jobs_poll_seconds
+        for job, batch in jobs.batches():
+            workers.append(partial(run_batches, batch, job=job, batch_size=jobs.batch_size, poll_seconds=poll))
         stock_consumer = IdempotentConsumer(
             name=f"{prefix}{NAME}-stock-{line}",
             pool=pools[line],
@@ -144,12 +150,14 @@ async def build_app(settings: OrderSettings) -> GrpcApp:
         policy=policy,
         group_order_callers=settings.group_order_callers,
         payment_callers=settings.payment_callers,
+        page_tokens=PageTokens.from_file(settings.page_token_key_file, service=NAME),
     )
     return GrpcApp(
         name=NAME,
         register=lambda server: order_pb2_grpc.add_OrderServiceServicer_to_server(servicer, server),
         service_names=[SERVICE],
         validators=VALIDATORS,
+        multiline_fields=MULTILINE_FIELDS,
         workers=workers,
         on_stop=[close],
     )

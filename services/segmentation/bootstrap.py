@@ -9,14 +9,16 @@ from pingou.segmentation.v1 import segmentation_pb2_grpc
 from pydantic import Field, SecretStr
 
 from libs.core import BusinessLine
+from libs.core.paging import PageTokens
 from libs.database import close_pools, create_line_pools, migrate, schema_name
 from libs.events import MIGRATIONS as EVENT_MIGRATIONS
 from libs.events import IdempotentConsumer, ensure_topics, line_relays, topic_name
 from libs.grpckit import GrpcApp
-from libs.settings import ServiceSettings
+from libs.settings import PageTokenKeyFile, ServiceNames, ServiceSettings
 from services.segmentation.adapters.rules_sql import IDENTITY_SCHEMA
 from services.segmentation.domain.cities import DEFAULT_FILE, CityTiers
-from services.segmentation.entrypoints.grpc_api import SERVICE, VALIDATORS, SegmentationServicer
+from services.segmentation.entrypoints.grpc_api import SegmentationServicer
+from services.segmentation.entrypoints.validation import SERVICE, VALIDATORS
 from services.segmentation.service_layer.profiles import profile_handlers
 from services.segmentation.service_layer.unit_of_work import USER_AGGREGATE
 
@@ -30,6 +32,10 @@ class SegmentationSettings(ServiceSettings):
     # without re-linking (a new salt makes old links unmatchable).
     identity_link_salt: SecretStr = Field(min_length=16)
     city_tiers_file: Path = DEFAULT_FILE
+    page_token_key_file: PageTokenKeyFile  # signs ListSegmentMembers' page tokens
+    # Which services (token subjects) may register users, change profiles and link identities: the
+    # account system that signs people up (operators may too).
+    registry_callers: ServiceNames = frozenset({"accounts"})
 
 
 def consumed_topics(line: BusinessLine, prefix: str) -> list[str]:
@@ -78,6 +84,8 @@ async def build_app(settings: SegmentationSettings) -> GrpcApp:
         cities=CityTiers.load(settings.city_tiers_file),
         salt=settings.identity_link_salt.get_secret_value().encode(),
         topic_prefix=prefix,
+        registry_callers=settings.registry_callers,
+        page_tokens=PageTokens.from_file(settings.page_token_key_file, service=NAME),
     )
     return GrpcApp(
         name=NAME,

@@ -16,7 +16,8 @@ from bench.platform import Platform, tracked_parts
 from bench.report import render
 from bench.run import BenchSettings, run_bench
 from deploy.local import services
-from tests.conftest import Infra, Keys, fresh_database
+from libs.auth.local import LocalKeys
+from tests.conftest import Infra, fresh_database
 from tests.support.notes import free_port
 
 pytestmark = [pytest.mark.infra, pytest.mark.timeout(600)]
@@ -39,7 +40,9 @@ KEYS = (
 )
 
 
-async def test_a_short_bench_run_writes_every_figure(infra: Infra, keys: Keys, tmp_path: Path) -> None:
+async def test_a_short_bench_run_writes_every_figure(
+    infra: Infra, keys: LocalKeys, page_token_key: Path, tmp_path: Path
+) -> None:
     specs = [dataclasses.replace(spec, port=free_port(), metrics_port=None) for spec in services.SERVICES]
     prefix = f"b{uuid.uuid4().hex[:8]}."
     async with fresh_database(infra) as database_url:
@@ -47,9 +50,9 @@ async def test_a_short_bench_run_writes_every_figure(infra: Infra, keys: Keys, t
             **services.platform_env(
                 database_url=database_url,
                 kafka_bootstrap=infra.kafka_bootstrap,
-                public_key=keys.public,
-                private_key=keys.private,
+                keys=keys,
                 identity_salt=uuid.uuid4().hex,
+                page_token_key=page_token_key,
                 specs=specs,
             ),
             "KAFKA_TOPIC_PREFIX": prefix,
@@ -61,8 +64,7 @@ async def test_a_short_bench_run_writes_every_figure(infra: Infra, keys: Keys, t
                 addresses={spec.name: f"{services.HOST}:{spec.port}" for spec in specs},
                 database_url=database_url,
                 kafka_bootstrap=infra.kafka_bootstrap,
-                private_key=keys.private,
-                public_key=keys.public,
+                keys=keys,
                 logs=tmp_path / "logs",
                 topic_prefix=prefix,
                 parts=await tracked_parts(database_url, pids, kafka_pid=None),

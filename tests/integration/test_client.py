@@ -9,9 +9,10 @@ import grpc
 import pytest
 from pingou.testkit.v1 import notes_pb2, notes_pb2_grpc
 
+from libs.auth.local import LocalKeys
 from libs.grpckit import open_channel, service_token_metadata
 from libs.grpckit.server import RunningServer
-from tests.conftest import Infra, Keys, Mint
+from tests.conftest import Infra, Mint
 from tests.notes_service.app import FULL_NAME
 from tests.support.notes import notes_settings, running_notes
 
@@ -19,11 +20,11 @@ pytestmark = pytest.mark.infra
 
 
 @pytest.fixture(scope="module")
-async def server(infra: Infra, database_url: str, keys: Keys, topic_prefix: str) -> AsyncIterator[RunningServer]:
+async def server(infra: Infra, database_url: str, keys: LocalKeys, topic_prefix: str) -> AsyncIterator[RunningServer]:
     settings = notes_settings(
         database_url=database_url,
         kafka=infra.kafka_bootstrap,
-        public_key=str(keys.public),
+        key_set_file=str(keys.key_set_file),
         topic_prefix=topic_prefix,
         embedded_consumer=False,
         embedded_relay=False,

@@ -8,20 +8,21 @@ from pathlib import Path
 import pytest
 
 from deploy.local import services
-from tests.conftest import Infra, Keys
+from libs.auth.local import LocalKeys
+from tests.conftest import Infra
 from tests.support.notes import free_port
 
 pytestmark = pytest.mark.infra
 
 
 async def test_a_service_is_migrated_started_reused_probed_and_stopped(
-    infra: Infra, database_url: str, keys: Keys, topic_prefix: str, tmp_path: Path
+    infra: Infra, database_url: str, keys: LocalKeys, topic_prefix: str, tmp_path: Path
 ) -> None:
     spec = services.ServiceSpec(name="notes", module="tests.notes_service", port=free_port())
     env = {
         "DATABASE_URL": database_url,
         "KAFKA_BOOTSTRAP_SERVERS": infra.kafka_bootstrap,
-        "JWT_PUBLIC_KEY_FILE": str(keys.public),
+        "JWT_KEY_SET_FILE": str(keys.key_set_file),
         "KAFKA_TOPIC_PREFIX": topic_prefix + "local.",
     }
     assert await asyncio.to_thread(services.status_all, [spec]) == [("notes", f"127.0.0.1:{spec.port}", "DOWN")]

@@ -7,95 +7,28 @@ import os
 import signal
 import subprocess
 import sys
-import uuid
 from collections import defaultdict
 from collections.abc import AsyncIterator
-from typing import Any
 
-import asyncpg
 import pytest
-from pingou.events.v1 import envelope_pb2
 from pingou.testkit.v1 import notes_pb2
 from prometheus_client import REGISTRY
 
 from libs.core import BusinessLine
-from libs.database import create_pool, migrate
-from libs.events import (
-    MIGRATIONS,
-    IdempotentConsumer,
-    OutboxEvent,
-    OutboxRelay,
-    append_event,
-    append_events,
-    ensure_topics,
-)
-from libs.events.relay import RelayConfig
+from libs.events import IdempotentConsumer, OutboxEvent, append_event, append_events
 from tests.conftest import REPO, Infra
-from tests.notes_service.app import MIGRATIONS as NOTES_MIGRATIONS
 from tests.notes_service.app import count_note
 from tests.support.kafka import read_topic, record_count
+from tests.support.outbox import Scenario, decode
 from tests.support.waiting import eventually, stop
 
 pytestmark = pytest.mark.infra
-
-
-class Scenario:
-    """A fresh schema with outbox/inbox and a fresh topic, per test."""
-
-    def __init__(self, infra: Infra, database_url: str, topic_prefix: str):
-        suffix = uuid.uuid4().hex[:8]
-        self.schema = f"outbox_{suffix}"
-        self.topic = f"{topic_prefix}pingou.outboxtest{suffix}.v1"
-        self.database_url = database_url
-        self.kafka = infra.kafka_bootstrap
-        self.pool: asyncpg.Pool
-
-    async def __aenter__(self) -> Scenario:
-        await asyncio.to_thread(migrate, self.database_url, schema=self.schema, sources=[MIGRATIONS, NOTES_MIGRATIONS])
-        await ensure_topics(self.kafka, [self.topic])
-        self.pool = await create_pool(self.database_url, schema=self.schema, application_name="tests")
-        return self
-
-    async def __aexit__(self, *_: object) -> None:
-        await self.pool.close()
-
-    def relay(self, batch_size: int = 500, **config: Any) -> OutboxRelay:
-        return OutboxRelay(
-            dsn=self.database_url,
-            schema=self.schema,
-            bootstrap_servers=self.kafka,
-            config=RelayConfig(batch_size=batch_size, **config),
-        )
-
-    async def pending(self) -> int:
-        """Rows the relay has not yet recorded as published (parked ones excluded)."""
-        return int(await self.pool.fetchval("SELECT count(*) FROM outbox WHERE parked_at IS NULL"))
-
-    async def all_published(self) -> bool:
-        return await self.pending() == 0
-
-    async def append(self, key: str, text: str) -> uuid.UUID:
-        async with self.pool.acquire() as connection, connection.transaction():
-            return await append_event(
-                connection,
-                topic=self.topic,
-                aggregate_id=key,
-                line=BusinessLine.PINGOU,
-                payload=notes_pb2.NoteCreated(note_id=key, author=key, text=text),
-            )
 
 
 @pytest.fixture
 async def scenario(infra: Infra, database_url: str, topic_prefix: str) -> AsyncIterator[Scenario]:
     async with Scenario(infra, database_url, topic_prefix) as created:
         yield created
-
-
-def decode(record: object) -> tuple[str, notes_pb2.NoteCreated]:
-    envelope = envelope_pb2.EventEnvelope.FromString(record.value)  # type: ignore[attr-defined]
-    payload = notes_pb2.NoteCreated()
-    envelope.payload.Unpack(payload)
-    return envelope.event_id, payload
 
 
 async def test_concurrent_writers_give_exactly_one_event_per_change_in_commit_order_per_key(
@@ -268,27 +201,3 @@ async def test_a_relay_killed_between_kafka_ack_and_its_bookkeeping_resends_and_
     counts = await scenario.pool.fetch("SELECT author, notes FROM note_stats")
     assert len(counts) == authors
     assert {row["notes"] for row in counts} == {total // authors}
-
-
-async def test_an_event_for_a_missing_topic_is_parked_and_does_not_hold_back_the_others(scenario: Scenario) -> None:
-    before = await scenario.append("good-1", "before")
-    async with scenario.pool.acquire() as connection, connection.transaction():
-        await append_event(
-            connection,
-            topic=scenario.topic + ".no-such-topic",
-            aggregate_id="lost",
-            line=BusinessLine.PINGOU,
-            payload=notes_pb2.NoteCreated(note_id="lost"),
-        )
-    after = await scenario.append("good-2", "after")
-    relay = asyncio.create_task(scenario.relay(max_attempts=2, failure_pause=0.05, send_timeout_ms=500).run())
-    try:
-        records = await read_topic(scenario.kafka, scenario.topic, until=lambda got: len(got) >= 2)
-        await eventually(scenario.all_published)
-    finally:
-        await stop(relay)
-    assert [decode(record)[0] for record in records] == [str(before), str(after)]
-    parked = await scenario.pool.fetchrow("SELECT key, attempts, last_error, parked_at FROM outbox")
-    assert (parked["key"], parked["attempts"]) == ("lost", 2)
-    assert parked["parked_at"] is not None
-    assert parked["last_error"]

@@ -11,18 +11,18 @@ from google.protobuf import descriptor_pb2, descriptor_pool, struct_pb2
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from pingou.testkit.v1 import notes_pb2_grpc
 
+from libs.auth.local import LocalKeys
 from libs.grpckit import GrpcApp
 from libs.grpckit.reflection import file_declaring_member
 from libs.grpckit.server import RunningServer
 from libs.settings import ServiceSettings
-from tests.conftest import Keys
 from tests.notes_service.app import FULL_NAME, NoteServicer
 
 NOTES_FILE = "pingou/testkit/v1/notes.proto"
 
 
 @pytest.fixture(scope="module")
-async def server(keys: Keys) -> AsyncIterator[RunningServer]:
+async def server(keys: LocalKeys) -> AsyncIterator[RunningServer]:
     app = GrpcApp(
         name="reflection-test",
         register=lambda server: notes_pb2_grpc.add_NoteServiceServicer_to_server(
@@ -36,7 +36,7 @@ async def server(keys: Keys) -> AsyncIterator[RunningServer]:
         grpc_port=0,
         database_url="postgresql://unused/unused",  # never connected to: the app opens no pool
         kafka_bootstrap_servers="unused:9092",
-        jwt_public_key_file=keys.public,
+        jwt_key_set_file=keys.key_set_file,
     )
     running = RunningServer(app, settings)
     await running.start()

@@ -15,11 +15,12 @@ from grpc_status import rpc_status
 from pingou.testkit.v1 import notes_pb2, notes_pb2_grpc
 from prometheus_client import REGISTRY
 
+from libs.auth.local import LocalKeys
 from libs.core import BusinessLine
 from libs.grpckit import open_channel, service_token_metadata
 from libs.grpckit.errors import reason_of
 from libs.grpckit.server import RunningServer
-from tests.conftest import Infra, Keys, Mint
+from tests.conftest import Infra, Mint
 from tests.notes_service.app import FULL_NAME
 from tests.support.notes import free_port, notes_settings, running_notes, spawn_notes
 from tests.support.waiting import eventually
@@ -29,12 +30,12 @@ pytestmark = pytest.mark.infra
 
 @pytest.fixture(scope="module")
 async def pingou_only_server(
-    infra: Infra, database_url: str, keys: Keys, topic_prefix: str
+    infra: Infra, database_url: str, keys: LocalKeys, topic_prefix: str
 ) -> AsyncIterator[RunningServer]:
     settings = notes_settings(
         database_url=database_url,
         kafka=infra.kafka_bootstrap,
-        public_key=str(keys.public),
+        key_set_file=str(keys.key_set_file),
         topic_prefix=topic_prefix,
         served_lines="pingou",
         embedded_consumer=False,
@@ -149,7 +150,7 @@ async def test_a_created_note_reads_back(channel: grpc.aio.Channel, mint: Mint) 
 
 
 async def test_sigterm_lets_an_in_flight_call_finish_then_exits(
-    infra: Infra, database_url: str, keys: Keys, topic_prefix: str, mint: Mint
+    infra: Infra, database_url: str, keys: LocalKeys, topic_prefix: str, mint: Mint
 ) -> None:
     port = free_port()
     process = spawn_notes(
@@ -157,7 +158,7 @@ async def test_sigterm_lets_an_in_flight_call_finish_then_exits(
             "GRPC_PORT": str(port),
             "DATABASE_URL": database_url,
             "KAFKA_BOOTSTRAP_SERVERS": infra.kafka_bootstrap,
-            "JWT_PUBLIC_KEY_FILE": str(keys.public),
+            "JWT_KEY_SET_FILE": str(keys.key_set_file),
             "KAFKA_TOPIC_PREFIX": topic_prefix,
             "SHUTDOWN_DRAIN_SECONDS": "1",
             "SHUTDOWN_GRACE_SECONDS": "10",

@@ -10,8 +10,9 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from pingou.testkit.v1 import notes_pb2, notes_pb2_grpc
 
+from libs.auth.local import LocalKeys
 from libs.grpckit import open_channel, service_token_metadata
-from tests.conftest import Infra, Keys, Mint
+from tests.conftest import Infra, Mint
 from tests.support.notes import notes_settings, running_notes
 from tests.support.waiting import eventually
 
@@ -31,14 +32,14 @@ class JsonLines(logging.Handler):
 
 
 async def test_one_trace_spans_call_outbox_kafka_and_consumer_and_the_logs(
-    infra: Infra, database_url: str, keys: Keys, topic_prefix: str, mint: Mint, spans: InMemorySpanExporter
+    infra: Infra, database_url: str, keys: LocalKeys, topic_prefix: str, mint: Mint, spans: InMemorySpanExporter
 ) -> None:
     logs = JsonLines()
     logging.getLogger().addHandler(logs)
     settings = notes_settings(
         database_url=database_url,
         kafka=infra.kafka_bootstrap,
-        public_key=str(keys.public),
+        key_set_file=str(keys.key_set_file),
         topic_prefix=topic_prefix + "trace.",
     )
     try:

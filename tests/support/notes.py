@@ -20,12 +20,14 @@ from tests.notes_service.app import NotesSettings, build_app
 S = TypeVar("S", bound=ServiceSettings)
 
 
-def notes_settings(*, database_url: str, kafka: str, public_key: str, topic_prefix: str, **extra: Any) -> NotesSettings:
+def notes_settings(
+    *, database_url: str, kafka: str, key_set_file: str, topic_prefix: str, **extra: Any
+) -> NotesSettings:
     return NotesSettings(
         grpc_port=0,
         database_url=database_url,
         kafka_bootstrap_servers=kafka,
-        jwt_public_key_file=Path(public_key),
+        jwt_key_set_file=Path(key_set_file),
         kafka_topic_prefix=topic_prefix,
         **extra,
     )

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -18,14 +19,20 @@ from libs.auth import (
     require_role,
     use_principal,
 )
+from libs.auth.keys import KeySet
+from libs.auth.local import LocalKeys
 from libs.core import BusinessLine, PermissionDenied, Unauthenticated
 
 
 @pytest.fixture(scope="module")
-def key_pair(tmp_path_factory: pytest.TempPathFactory) -> tuple[TokenIssuer, TokenVerifier]:
-    folder = tmp_path_factory.mktemp("keys")
-    generate_key_pair(folder / "k", folder / "k.pub")
-    return TokenIssuer.from_file(folder / "k"), TokenVerifier.from_file(folder / "k.pub")
+def local_keys(tmp_path_factory: pytest.TempPathFactory) -> LocalKeys:
+    return LocalKeys.make(tmp_path_factory.mktemp("keys"), ["order", "groupbuy", "payments"])
+
+
+@pytest.fixture(scope="module")
+def key_pair(local_keys: LocalKeys) -> tuple[TokenIssuer, TokenVerifier]:
+    """The issuer key (people's tokens) and a verifier trusting the whole key set."""
+    return TokenIssuer.from_file(local_keys.issuer_file), TokenVerifier.from_file(local_keys.key_set_file)
 
 
 def test_a_minted_token_verifies_to_its_principal(key_pair: tuple[TokenIssuer, TokenVerifier]) -> None:
@@ -56,24 +63,108 @@ def test_a_token_verified_once_is_still_refused_once_it_expires(
     assert caught.value.reason == "TOKEN_EXPIRED"
 
 
+def other_issuer(tmp_path: Path) -> TokenIssuer:
+    """A well-formed key that no key set trusts."""
+    generate_key_pair(tmp_path / "other", tmp_path / "other.pub")
+    return TokenIssuer.from_file(tmp_path / "other")
+
+
 def test_a_refused_token_is_checked_again_each_time_never_remembered(
     key_pair: tuple[TokenIssuer, TokenVerifier], tmp_path: Path
 ) -> None:
     _, verifier = key_pair
-    generate_key_pair(tmp_path / "other", tmp_path / "other.pub")
-    forged = TokenIssuer.from_file(tmp_path / "other").mint(subject="p-8", line=BusinessLine.PINGOU, roles=[Role.USER])
+    forged = other_issuer(tmp_path).mint(subject="p-8", line=BusinessLine.PINGOU, roles=[Role.USER])
     for _ in range(2):
         with pytest.raises(Unauthenticated) as caught:
             verifier.verify(forged)
-        assert caught.value.reason == "TOKEN_INVALID"
+        assert caught.value.reason == "KEY_UNKNOWN"
 
 
-def test_a_token_signed_by_another_key_is_refused(key_pair: tuple[TokenIssuer, TokenVerifier], tmp_path: Path) -> None:
-    generate_key_pair(tmp_path / "other", tmp_path / "other.pub")
-    token = TokenIssuer.from_file(tmp_path / "other").mint(subject="x", line=BusinessLine.MALL, roles=[])
+def test_a_token_signed_by_a_key_outside_the_key_set_is_refused(
+    key_pair: tuple[TokenIssuer, TokenVerifier], tmp_path: Path
+) -> None:
+    token = other_issuer(tmp_path).mint(subject="x", line=BusinessLine.MALL, roles=[Role.OPERATOR])
     with pytest.raises(Unauthenticated) as caught:
         key_pair[1].verify(token)
+    assert caught.value.reason == "KEY_UNKNOWN"
+
+
+def test_a_token_naming_no_key_or_a_trusted_key_it_was_not_signed_with_is_refused(
+    key_pair: tuple[TokenIssuer, TokenVerifier], tmp_path: Path
+) -> None:
+    issuer, verifier = key_pair
+    other = other_issuer(tmp_path)
+    claims = jwt.decode(
+        issuer.mint(subject="x", line=BusinessLine.MALL, roles=[Role.OPERATOR]), options={"verify_signature": False}
+    )
+    without_kid = jwt.encode(claims, other._key, algorithm="EdDSA")
+    with pytest.raises(Unauthenticated) as caught:
+        verifier.verify(without_kid)
+    assert caught.value.reason == "KEY_UNKNOWN"
+    # The issuer's key id on a token signed by another key: the signature does not hold.
+    borrowed_kid = jwt.encode(claims, other._key, algorithm="EdDSA", headers={"kid": issuer.kid})
+    with pytest.raises(Unauthenticated) as caught:
+        verifier.verify(borrowed_kid)
     assert caught.value.reason == "TOKEN_INVALID"
+
+
+def test_a_service_key_signs_only_its_own_subject_with_the_service_role(
+    local_keys: LocalKeys, key_pair: tuple[TokenIssuer, TokenVerifier]
+) -> None:
+    _, verifier = key_pair
+    groupbuy = TokenIssuer.from_file(local_keys.service_key_file("groupbuy"))
+    assert (
+        verifier.verify(groupbuy.mint(subject="groupbuy", line=BusinessLine.PINGOU, roles=[Role.SERVICE])).subject
+        == "groupbuy"
+    )
+    beyond = [
+        ("payments", [Role.SERVICE]),  # speaking for another service: confirming payments
+        ("groupbuy", [Role.OPERATOR]),  # an operator token on either line
+        ("pu_1000001", [Role.USER]),  # a person
+        ("groupbuy", [Role.SERVICE, Role.ANALYTICS]),
+    ]
+    for subject, roles in beyond:
+        for line in BusinessLine:
+            with capture_logs() as logs, pytest.raises(Unauthenticated) as caught:
+                verifier.verify(groupbuy.mint(subject=subject, line=line, roles=roles))
+            assert caught.value.reason == "KEY_NOT_ALLOWED", (subject, roles)
+            assert logs[0]["event"] == "token_beyond_its_key"
+
+
+def test_the_issuer_key_cannot_sign_for_a_service(key_pair: tuple[TokenIssuer, TokenVerifier]) -> None:
+    issuer, verifier = key_pair
+    assert (
+        verifier.verify(issuer.mint(subject="ops-1", line=BusinessLine.MALL, roles=[Role.OPERATOR])).subject == "ops-1"
+    )
+    for roles in ([Role.SERVICE], [Role.SERVICE, Role.OPERATOR]):
+        with pytest.raises(Unauthenticated) as caught:
+            verifier.verify(issuer.mint(subject="payments", line=BusinessLine.MALL, roles=roles))
+        assert caught.value.reason == "KEY_NOT_ALLOWED"
+
+
+def test_a_key_set_round_trips_and_refuses_a_key_whose_id_is_not_its_thumbprint(local_keys: LocalKeys) -> None:
+    text = local_keys.key_set_file.read_text()
+    parsed = KeySet.parse(text)
+    assert {key.name for key in parsed} == {"issuer", "order", "groupbuy", "payments"}
+    assert KeySet.parse(parsed.to_json()).to_json() == parsed.to_json()
+    document = json.loads(text)
+    document["keys"][0]["kid"] = "made-up"
+    with pytest.raises(ValueError, match="thumbprint"):
+        KeySet.parse(json.dumps(document))
+    for broken in ("", "{}", '{"keys": []}', '{"keys": [{"kty": "RSA"}]}'):
+        with pytest.raises(ValueError, match=r"JSON|keys|trusted"):
+            KeySet.parse(broken)
+
+
+def test_local_keys_mint_only_what_a_key_may_sign(
+    local_keys: LocalKeys, key_pair: tuple[TokenIssuer, TokenVerifier]
+) -> None:
+    token = local_keys.mint(subject="payments", line=BusinessLine.MALL, roles=[Role.SERVICE])
+    assert key_pair[1].verify(token).subject == "payments"
+    with pytest.raises(ValueError, match="no local key"):
+        local_keys.mint(subject="intruder", line=BusinessLine.MALL, roles=[Role.SERVICE])
+    with pytest.raises(ValueError, match="together"):
+        local_keys.mint(subject="order", line=BusinessLine.MALL, roles=[Role.SERVICE, Role.OPERATOR])
 
 
 def test_an_unsigned_token_is_refused(key_pair: tuple[TokenIssuer, TokenVerifier]) -> None:
@@ -91,9 +182,9 @@ def craft(issuer: TokenIssuer, **claims: object) -> str:
         "iat": now,
         "exp": now + 600,
         "line": "mall",
-        "roles": [],
+        "roles": ["operator"],
     }
-    return jwt.encode({**base, **claims}, issuer._key, algorithm="EdDSA")  # type: ignore[arg-type]  # an Ed25519 key
+    return jwt.encode({**base, **claims}, issuer._key, algorithm="EdDSA", headers={"kid": issuer.kid})
 
 
 def test_unknown_line_or_role_in_claims_is_refused(key_pair: tuple[TokenIssuer, TokenVerifier]) -> None:
@@ -141,12 +232,12 @@ def test_the_current_principal_exists_only_inside_the_call() -> None:
 
 
 def test_service_credentials_mint_a_service_token_per_line_and_reuse_it(
-    key_pair: tuple[TokenIssuer, TokenVerifier],
+    local_keys: LocalKeys, key_pair: tuple[TokenIssuer, TokenVerifier]
 ) -> None:
     from libs.auth import ServiceCredentials
 
-    issuer, verifier = key_pair
-    credentials = ServiceCredentials(issuer, service="order")
+    _, verifier = key_pair
+    credentials = ServiceCredentials.from_file(local_keys.service_key_file("order"), service="order")
     pingou = credentials.token(BusinessLine.PINGOU)
     assert credentials.token(BusinessLine.PINGOU) == pingou
     assert verifier.verify(pingou) == Principal("order", BusinessLine.PINGOU, frozenset({Role.SERVICE}))

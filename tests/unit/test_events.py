@@ -2,11 +2,14 @@ from __future__ import annotations
 
 import uuid
 
+import pytest
+from aiokafka import errors
 from pingou.common.v1 import common_pb2
 from pingou.testkit.v1 import notes_pb2
 
 from libs.core import BusinessLine
 from libs.events import build_envelope, dead_letter_topic, topic_name
+from libs.events.relay import Failure, RelayConfig, classify, retry_pause
 
 
 def test_topics_are_per_line_and_aggregate() -> None:
@@ -29,3 +32,58 @@ def test_the_envelope_carries_identity_type_line_and_payload() -> None:
     unpacked = notes_pb2.NoteCreated()
     assert envelope.payload.Unpack(unpacked)
     assert unpacked == payload
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        errors.NotLeaderForPartitionError(),  # a partition without a leader past the request timeout
+        errors.LeaderNotAvailableError(),
+        errors.RequestTimedOutError(),
+        errors.KafkaTimeoutError(),  # aiokafka says not retriable; a timeout under load is not the row's fault
+        errors.KafkaConnectionError(),
+        errors.NodeNotReadyError(),
+        errors.NotEnoughReplicasError(),
+        errors.UnknownTopicOrPartitionError(),  # a topic not created yet
+        errors.OutOfOrderSequenceNumber(),  # the producer's sequence after a failed batch: a new producer fixes it
+        errors.UnknownProducerId(),
+        errors.BrokerNotAvailableError(),
+        errors.ClusterAuthorizationFailedError(),  # the relay's credentials, not the row
+        errors.ProducerClosed(),
+        ConnectionResetError(),
+        TimeoutError(),
+    ],
+)
+def test_delivery_failures_that_pass_are_retried_not_set_aside(error: BaseException) -> None:
+    assert classify(error) is Failure.TRANSIENT
+
+
+@pytest.mark.parametrize(
+    ("error", "failure"),
+    [
+        (errors.MessageSizeTooLargeError(), Failure.RECORD),
+        (errors.RecordListTooLargeError(), Failure.RECORD),
+        (errors.RecordTooLargeError(), Failure.RECORD),
+        (errors.CorruptRecordException(), Failure.RECORD),
+        (errors.InvalidTimestampError(), Failure.RECORD),
+        (errors.UnknownError(), Failure.RECORD),  # what aiokafka makes of codes it does not know (INVALID_RECORD)
+        (errors.TopicAuthorizationFailedError(), Failure.TOPIC),
+        (errors.PolicyViolationError(), Failure.TOPIC),
+        (errors.InvalidTopicError(), Failure.TOPIC),
+    ],
+)
+def test_refusals_of_the_record_or_its_topic_are_permanent(error: BaseException, failure: Failure) -> None:
+    assert classify(error) is failure
+
+
+def test_the_retry_pause_doubles_from_the_first_up_to_the_cap() -> None:
+    config = RelayConfig(retry_pause=0.5, max_retry_pause=30.0)
+    assert [retry_pause(failures, config) for failures in (1, 2, 3, 4, 7, 8, 1000)] == [
+        0.5,
+        1.0,
+        2.0,
+        4.0,
+        30.0,
+        30.0,
+        30.0,
+    ]

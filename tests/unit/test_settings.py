@@ -4,21 +4,20 @@ from pathlib import Path
 
 import pytest
 
-from libs.auth import generate_key_pair
+from libs.auth.local import LocalKeys
 from libs.core import BusinessLine
 from libs.settings import ServiceSettings, SettingsError, exit_on_bad_settings, load_settings
 
 
 @pytest.fixture
 def valid_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    key = tmp_path / "jwt.pub"
-    generate_key_pair(tmp_path / "jwt.key", key)
+    key_set = LocalKeys.make(tmp_path / "keys", ["catalog"]).key_set_file
     for name, value in {
         "SERVICE_NAME": "catalog",
         "GRPC_PORT": "50051",
         "DATABASE_URL": "postgresql://u:p@127.0.0.1:5432/db",
         "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9092",
-        "JWT_PUBLIC_KEY_FILE": str(key),
+        "JWT_KEY_SET_FILE": str(key_set),
     }.items():
         monkeypatch.setenv(name, value)
 
@@ -56,8 +55,8 @@ def test_every_bad_variable_is_named_at_once(monkeypatch: pytest.MonkeyPatch) ->
 
 @pytest.mark.usefixtures("valid_env")
 def test_a_missing_key_file_is_refused(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setenv("JWT_PUBLIC_KEY_FILE", str(tmp_path / "absent.pub"))
-    with pytest.raises(SettingsError, match=r"JWT_PUBLIC_KEY_FILE: .*no such file"):
+    monkeypatch.setenv("JWT_KEY_SET_FILE", str(tmp_path / "absent.json"))
+    with pytest.raises(SettingsError, match=r"JWT_KEY_SET_FILE: .*no such file"):
         load_settings(ServiceSettings)
 
 
@@ -73,9 +72,10 @@ def test_bad_settings_exit_with_status_2_and_one_line(
 
 
 @pytest.mark.usefixtures("valid_env")
-def test_a_key_file_that_is_not_a_public_key_is_refused(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    garbage = tmp_path / "garbage.pub"
-    garbage.write_text("not a key")
-    monkeypatch.setenv("JWT_PUBLIC_KEY_FILE", str(garbage))
-    with pytest.raises(SettingsError, match=r"JWT_PUBLIC_KEY_FILE: .*not a PEM public key"):
-        load_settings(ServiceSettings)
+def test_a_file_that_is_not_a_key_set_is_refused(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    garbage = tmp_path / "garbage.json"
+    for text in ("not a key set", '{"keys": [{"kty": "OKP", "crv": "Ed25519", "x": "AAAA", "kid": "k"}]}'):
+        garbage.write_text(text)
+        monkeypatch.setenv("JWT_KEY_SET_FILE", str(garbage))
+        with pytest.raises(SettingsError, match=r"JWT_KEY_SET_FILE: .*is not a key set"):
+            load_settings(ServiceSettings)

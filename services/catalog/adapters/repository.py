@@ -12,6 +12,7 @@ from typing import Any
 import asyncpg
 
 from libs.core import BusinessLine
+from libs.jobs import not_set_aside
 from services.catalog.domain.model import (
     STOCK_BUCKETS,
     GroupRule,
@@ -291,12 +292,21 @@ class CatalogRepository:
             list(order_ids),
         )
 
-    async def due_reservations(self, *, limit: int) -> list[Reservation]:
-        """Reservations whose hold ran out, locked for this worker; others skip them (SKIP LOCKED)."""
+    async def claim_due_reservations(self, *, job: str, limit: int) -> list[str]:
+        """Order ids of reservations whose hold ran out, locked for this worker; others skip them (SKIP
+        LOCKED), and so does the expiry job, those it set aside."""
         rows = await self._db.fetch(
-            """SELECT * FROM reservations WHERE state = 'reserved' AND expires_at <= now()
+            f"""SELECT order_id FROM reservations WHERE state = 'reserved' AND expires_at <= now()
+                AND {not_set_aside("order_id", job_param="$2")}
             ORDER BY expires_at LIMIT $1 FOR UPDATE SKIP LOCKED""",
             limit,
+            job,
+        )
+        return [row["order_id"] for row in rows]
+
+    async def reservations(self, order_ids: Sequence[str]) -> list[Reservation]:
+        rows = await self._db.fetch(
+            "SELECT * FROM reservations WHERE order_id = ANY($1::text[]) ORDER BY order_id", list(order_ids)
         )
         return [self._reservation(row) for row in rows]
 

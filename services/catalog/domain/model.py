@@ -8,6 +8,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from libs.core import BusinessLine, FieldViolation, InvalidArgument
+from libs.core.orders import MAX_PAYMENT_MINOR
 
 MAX_TITLE_LENGTH = 120
 MAX_DESCRIPTION_LENGTH = 2000
@@ -16,6 +17,8 @@ MAX_ATTRIBUTES = 20
 MAX_SKUS_PER_PRODUCT = 50
 MIN_GROUP_SIZE, MAX_GROUP_SIZE = 2, 50
 MIN_WINDOW_MINUTES, MAX_WINDOW_MINUTES, DEFAULT_WINDOW_MINUTES = 10, 7 * 24 * 60, 24 * 60
+# Groups of one SKU a buyer may be in at once (0: no limit); groupbuy keeps the bound in an integer column.
+MAX_PER_USER_LIMIT = 100
 STOCK_BUCKETS = 8  # a hot SKU's stock is split so that concurrent reservations rarely meet on one row
 MAX_LEASE_QUANTITY = 100_000  # one lease or return
 
@@ -59,15 +62,16 @@ class Prices:
         if line is BusinessLine.MALL:
             if self.group_price_minor is not None or self.group_rule is not None:
                 found.append(FieldViolation("pingou", "group prices and rules are for pingou listings"))
-            if self.price_minor <= 0:
-                found.append(FieldViolation("mall.price_minor", "must be positive"))
+            if not 0 < self.price_minor <= MAX_PAYMENT_MINOR:
+                found.append(FieldViolation("mall.price_minor", f"must be positive and at most {MAX_PAYMENT_MINOR}"))
             if self.plus_price_minor is not None and not 0 < self.plus_price_minor < self.price_minor:
                 found.append(FieldViolation("mall.plus_price_minor", "must be positive and below the price"))
             return found
         if self.plus_price_minor is not None:
             found.append(FieldViolation("mall", "PLUS prices are for mall listings"))
-        if self.price_minor <= 0:
-            found.append(FieldViolation("pingou.solo_price_minor", "must be positive"))
+        # Every other price is below this one: a price one payment cannot cover could never be sold.
+        if not 0 < self.price_minor <= MAX_PAYMENT_MINOR:
+            found.append(FieldViolation("pingou.solo_price_minor", f"must be positive and at most {MAX_PAYMENT_MINOR}"))
         if self.group_price_minor is None or not 0 < self.group_price_minor < self.price_minor:
             found.append(FieldViolation("pingou.group_price_minor", "must be positive and below the solo price"))
         elif self.leader_price_minor is not None and not 0 < self.leader_price_minor <= self.group_price_minor:
@@ -84,6 +88,9 @@ class Prices:
                         "pingou.rule.window_minutes", f"must be {MIN_WINDOW_MINUTES} to {MAX_WINDOW_MINUTES}"
                     )
                 )
+            if not 0 <= rule.per_user_limit <= MAX_PER_USER_LIMIT:
+                limit = f"must be 0 (no limit) to {MAX_PER_USER_LIMIT}"
+                found.append(FieldViolation("pingou.rule.per_user_limit", limit))
             if rule.leader_free and self.leader_price_minor is not None:
                 found.append(FieldViolation("pingou.leader_price_minor", "cannot be set when the leader is free"))
         return found

@@ -15,7 +15,8 @@ from pingou.catalog.v1 import catalog_pb2_grpc as pb_grpc
 from libs.auth import Principal, Role, current_principal, require_line, require_role, require_service
 from libs.convert import LINE_FROM_PROTO
 from libs.core import BusinessLine, PermissionDenied
-from libs.core.paging import decode_page_token, encode_page_token
+from libs.core.ids import REFERENCE_ID
+from libs.core.paging import INT8_MAX, Integer, PageTokens, Text, page_shape
 from libs.logs import get_logger
 from services.catalog.entrypoints.mapping import (
     items_from_proto,
@@ -35,10 +36,13 @@ CATALOG_EDITORS = (Role.OPERATOR, Role.MERCHANT)
 log = get_logger(__name__)
 
 
-# --- search page tokens: opaque, bound to the filters they were made for
+# --- search page tokens: signed, bound to the filters they were made for
+
+# After (display price, sku id): a price is a positive bigint, a SKU id a catalog slug.
+SEARCH_PAGE = page_shape(Integer(1, INT8_MAX), Text(REFERENCE_ID))
 
 
-def _search_scope(request: pb.SearchListingsRequest) -> str:
+def search_scope(request: pb.SearchListingsRequest) -> str:
     """What a search's page tokens are bound to: its line and filters."""
     fields = [
         request.line,
@@ -52,21 +56,24 @@ def _search_scope(request: pb.SearchListingsRequest) -> str:
     return "search:" + json.dumps(fields, ensure_ascii=False)
 
 
-def _after(request: pb.SearchListingsRequest) -> tuple[int, str] | None:
-    if not request.page_token:
-        return None
-    price, sku_id = decode_page_token(request.page_token, scope=_search_scope(request), shape=(int, str))
-    return int(price), str(sku_id)
-
-
 # --- the servicer
 
 
 class CatalogServicer(pb_grpc.CatalogServiceServicer):
-    def __init__(self, *, pools: Mapping[BusinessLine, asyncpg.Pool], topic_prefix: str, lease_callers: frozenset[str]):
+    def __init__(
+        self,
+        *,
+        pools: Mapping[BusinessLine, asyncpg.Pool],
+        topic_prefix: str,
+        lease_callers: frozenset[str],
+        reservation_callers: frozenset[str],
+        page_tokens: PageTokens,
+    ):
         self._pools = pools
+        self._page_tokens = page_tokens
         self._prefix = topic_prefix
         self._lease_callers = lease_callers
+        self._reservation_callers = reservation_callers
 
     def _uow(self, line: BusinessLine) -> UnitOfWork:
         return UnitOfWork(self._pools[line], line, topic_prefix=self._prefix)
@@ -79,10 +86,12 @@ class CatalogServicer(pb_grpc.CatalogServiceServicer):
             require_role(principal, *roles)
         return requested
 
-    def _lease_line(self, line: int) -> BusinessLine:
-        """Leases are for the services named in LEASE_CALLERS: every service holds the `service` role."""
+    def _callers_line(self, line: int, callers: frozenset[str], action: str) -> BusinessLine:
+        """Stock moves are for the services named in their settings (RESERVATION_CALLERS, LEASE_CALLERS):
+        every service holds the `service` role, so the role alone would let any of them put a live order's
+        stock back on sale."""
         requested = self._line(line, Role.SERVICE)
-        require_service(current_principal(), self._lease_callers, "lease or return stock")
+        require_service(current_principal(), callers, action)
         return requested
 
     async def _require_editor_of(self, uow: UnitOfWork, principal: Principal, *, merchant_id: str) -> None:
@@ -153,7 +162,8 @@ class CatalogServicer(pb_grpc.CatalogServiceServicer):
         self, request: pb.SearchListingsRequest, context: grpc.aio.ServicerContext
     ) -> pb.SearchListingsResponse:
         line = self._line(request.line)
-        after = _after(request)
+        scope = search_scope(request)
+        after = self._page_tokens.decode(SEARCH_PAGE, request.page_token, scope=scope) if request.page_token else None
         size = request.page_size or DEFAULT_PAGE_SIZE
         async with self._uow(line) as uow:
             found = await uow.catalog.search(
@@ -171,7 +181,7 @@ class CatalogServicer(pb_grpc.CatalogServiceServicer):
         if len(found) > size:
             last = page[-1]
             price = last.prices.group_price_minor or last.prices.price_minor
-            token = encode_page_token([price, last.sku_id], scope=_search_scope(request))
+            token = self._page_tokens.encode(SEARCH_PAGE, (price, last.sku_id), scope=scope)
         return pb.SearchListingsResponse(listings=[listing_to_proto(item) for item in page], next_page_token=token)
 
     async def SetStock(self, request: pb.SetStockRequest, context: grpc.aio.ServicerContext) -> pb.Stock:
@@ -187,7 +197,7 @@ class CatalogServicer(pb_grpc.CatalogServiceServicer):
         return stock_to_proto(line, request.sku_id, stock)
 
     async def ReserveStock(self, request: pb.ReserveStockRequest, context: grpc.aio.ServicerContext) -> pb.Reservation:
-        line = self._line(request.line, Role.SERVICE)
+        line = self._callers_line(request.line, self._reservation_callers, "reserve stock")
         reservation = await inventory.reserve_stock(
             lambda: self._uow(line),
             order_id=request.order_id,
@@ -199,19 +209,19 @@ class CatalogServicer(pb_grpc.CatalogServiceServicer):
     async def CommitReservation(
         self, request: pb.ReservationRequest, context: grpc.aio.ServicerContext
     ) -> pb.Reservation:
-        line = self._line(request.line, Role.SERVICE)
+        line = self._callers_line(request.line, self._reservation_callers, "commit reservations")
         async with self._uow(line) as uow:
             return reservation_to_proto(await inventory.commit(uow, request.order_id))
 
     async def ReleaseReservation(
         self, request: pb.ReservationRequest, context: grpc.aio.ServicerContext
     ) -> pb.Reservation:
-        line = self._line(request.line, Role.SERVICE)
+        line = self._callers_line(request.line, self._reservation_callers, "release reservations")
         async with self._uow(line) as uow:
             return reservation_to_proto(await inventory.release(uow, request.order_id))
 
     async def LeaseStock(self, request: pb.LeaseStockRequest, context: grpc.aio.ServicerContext) -> pb.StockLease:
-        line = self._lease_line(request.line)
+        line = self._callers_line(request.line, self._lease_callers, "lease or return stock")
         async with self._uow(line) as uow:
             lease = await leases.lease_stock(
                 uow, sku_id=request.sku_id, quantity=request.quantity, lease_id=request.lease_id.lower()
@@ -219,7 +229,7 @@ class CatalogServicer(pb_grpc.CatalogServiceServicer):
         return lease_to_proto(lease)
 
     async def ReturnStock(self, request: pb.ReturnStockRequest, context: grpc.aio.ServicerContext) -> pb.StockLease:
-        line = self._lease_line(request.line)
+        line = self._callers_line(request.line, self._lease_callers, "lease or return stock")
         async with self._uow(line) as uow:
             lease = await leases.return_stock(
                 uow, sku_id=request.sku_id, quantity=request.quantity, lease_id=request.lease_id.lower()

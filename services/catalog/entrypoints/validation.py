@@ -1,5 +1,7 @@
 """Request validation at the catalog's edge: shape only (ids, ranges, enums). Whether a SKU exists, is
-listed or has stock, and who may call, are decided behind it."""
+listed or has stock, and who may call, are decided behind it; a listing's prices and rule are checked by
+the domain (`Prices.violations`). Every request has passed libs.grpckit.wellformed first (no control
+characters, no text over its generic cap, no unknown enum value)."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from pingou.catalog.v1 import catalog_pb2 as pb
 
 from libs.convert import LINE_FROM_PROTO
 from libs.core.ids import REFERENCE_ID
+from libs.core.orders import MAX_PAYMENT_MINOR
 from libs.grpckit import Violations
 from libs.grpckit.validation import Validator, nothing_to_validate
 from services.catalog.domain import model
@@ -23,6 +26,8 @@ DEFAULT_HOLD_SECONDS = 1200
 # A group order keeps its stock until the group ends: a 7-day window at most, plus a day of margin.
 MAX_HOLD_SECONDS = 8 * 86400
 URL = re.compile(r"^https://[^\s]{1,500}$")
+# Free text, where line breaks are words too: a product's description.
+MULTILINE_FIELDS = (pb.CreateProductRequest.DESCRIPTOR.fields_by_name["description"].full_name,)
 
 
 def _line(problems: Violations, value: int) -> None:
@@ -107,8 +112,9 @@ def validate_search(request: pb.SearchListingsRequest) -> None:
     problems.text("query", request.query, min_length=0, max_length=50)
     _reference(problems, "category_id", request.category_id, required=False)
     _reference(problems, "belt_id", request.belt_id, required=False)
-    problems.number("min_price_minor", request.min_price_minor, minimum=0, maximum=10**10)
-    problems.number("max_price_minor", request.max_price_minor, minimum=0, maximum=10**10)
+    # No listing is priced above what one payment may be, so no filter needs to go further.
+    problems.number("min_price_minor", request.min_price_minor, minimum=0, maximum=MAX_PAYMENT_MINOR)
+    problems.number("max_price_minor", request.max_price_minor, minimum=0, maximum=MAX_PAYMENT_MINOR)
     if request.max_price_minor and request.max_price_minor < request.min_price_minor:
         problems.add("max_price_minor", "is below min_price_minor")
     problems.number("page_size", request.page_size, minimum=0, maximum=MAX_PAGE_SIZE)

@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from pingou.catalog.v1 import catalog_pb2 as pb
 
 from libs.core import Aborted, AlreadyExists, FailedPrecondition, NotFound
+from libs.jobs import Job, Settled, settle_together
 from libs.logs import get_logger
 from services.catalog.domain.model import (
     STOCK_BUCKETS,
@@ -187,14 +188,25 @@ async def _give_back(uow: UnitOfWork, reservations: Sequence[Reservation], *, ex
         )
 
 
-async def release_expired(uow: UnitOfWork, *, batch: int = 100) -> int:
+RESERVATION_EXPIRY = Job("catalog", "reservation_expiry")
+
+
+async def release_expired(uow: UnitOfWork, *, batch: int = 100) -> Settled[Reservation]:
     """Release reservations whose hold ran out; safe with any number of workers (SKIP LOCKED keeps
-    them on different reservations; one ordered statement gives the whole batch's stock back)."""
-    due = await uow.catalog.due_reservations(limit=batch)
-    if due:
-        await _give_back(uow, due, expired=True)
-        log.info("reservations_expired", count=len(due), line=uow.line.value)
-    return len(due)
+    them on different reservations; one ordered statement gives the whole batch's stock back). A
+    reservation that cannot be released (its row refused, its data unreadable) is set aside, and the
+    others are released."""
+    due = await uow.catalog.claim_due_reservations(job=RESERVATION_EXPIRY.name, limit=batch)
+
+    async def give_back(order_ids: Sequence[str]) -> list[Reservation]:
+        reservations = await uow.catalog.reservations(order_ids)
+        await _give_back(uow, reservations, expired=True)
+        return reservations
+
+    settled = await settle_together(uow, RESERVATION_EXPIRY, due, give_back)
+    if settled.done:
+        log.info("reservations_expired", count=len(settled.done), line=uow.line.value)
+    return settled
 
 
 async def _locked(uow: UnitOfWork, order_id: str) -> Reservation:

@@ -1,9 +1,12 @@
-"""Who may join: segmentation's new-to-company answer and membership's IsMember, cached briefly.
+"""Who may join: segmentation's registry and new-to-company answer, membership's IsMember, cached briefly.
 
-Both fail closed: without an answer a new-user-only or PLUS-only seat is not given (UNAVAILABLE). Once a
-person has ordered they are never new again, so "not new" is kept longer than "new"; "member" is kept
-for a short time, as membership's API invites callers to, and "not a member" not at all (a buyer who has
-just bought PLUS must not be turned away).
+The group rules fail closed: without an answer no new-user-only or PLUS-only seat is given
+(UNAVAILABLE). The registry check fails open (see is_registered). An account, once registered, stays
+registered, so "registered" is remembered (in a bounded cache); "not registered" is not (a buyer may
+register a moment later). Once a person has ordered they are never new again, so "not new" is kept
+longer than "new"; the new-user discount's once-per-person rule does not rest on these caches (the seat
+statement claims it in the database). "Member" is kept for a short time, as membership's API invites
+callers to, and "not a member" not at all (a buyer who has just bought PLUS must not be turned away).
 """
 
 from __future__ import annotations
@@ -11,21 +14,27 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import grpc
-from cachetools import TTLCache
+from cachetools import LRUCache, TTLCache
 from pingou.membership.v1 import membership_pb2 as membership_pb
 from pingou.membership.v1 import membership_pb2_grpc as membership_grpc
 from pingou.segmentation.v1 import segmentation_pb2 as seg_pb
 from pingou.segmentation.v1 import segmentation_pb2_grpc as seg_grpc
+from prometheus_client import Counter
 
 from libs.auth import ServiceCredentials
 from libs.core import BusinessLine, NotFound, Unavailable
 from libs.grpckit import open_channel
+from libs.logs import get_logger
 
 SEGMENTATION_SERVICE = seg_pb.DESCRIPTOR.services_by_name["SegmentationService"].full_name
 MEMBERSHIP_SERVICE = membership_pb.DESCRIPTOR.services_by_name["MembershipService"].full_name
 DEADLINE_SECONDS = 2.0
 NEW_SECONDS, NOT_NEW_SECONDS, MEMBER_SECONDS = 5.0, 300.0, 30.0
 CACHED_USERS = 100_000
+REGISTRY_UNANSWERED = Counter(
+    "groupbuy_registry_unanswered", "Seats given without segmentation's answer that the buyer is registered"
+)
+log = get_logger(__name__)
 
 
 def open_segmentation_channel(address: str) -> grpc.aio.Channel:
@@ -58,6 +67,25 @@ class ServiceEligibility:
         # "Not new" is remembered longer: once a person has ordered, they are never new again.
         self._not_new: TTLCache[str, bool] = TTLCache(maxsize=CACHED_USERS, ttl=NOT_NEW_SECONDS)
         self._members: TTLCache[str, bool] = TTLCache(maxsize=CACHED_USERS, ttl=MEMBER_SECONDS)
+        self._registered: LRUCache[str, bool] = LRUCache(maxsize=CACHED_USERS)
+
+    async def is_registered(self, user_id: str) -> bool:
+        """Fails open, unlike the other answers: while segmentation is away a plain seat is still given
+        (counted, logged), for an outage must not stop the joins of registered buyers, and every job
+        copes with a buyer the registry does not know."""
+        if user_id in self._registered or user_id in self._not_new or user_id in self._new:
+            return True
+        try:
+            new = await self._ask_new(user_id)  # the registry's cheapest answer about an account
+        except NotFound:
+            return False
+        except Unavailable:
+            REGISTRY_UNANSWERED.inc()
+            log.warning("registry_unanswered_seat_given", user_id=user_id)
+            return True
+        self._registered[user_id] = True
+        (self._new if new else self._not_new)[user_id] = new
+        return True
 
     async def is_new_to_company(self, user_id: str) -> bool:
         if user_id in self._not_new:

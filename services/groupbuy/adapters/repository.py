@@ -19,6 +19,7 @@ import asyncpg
 from libs.core import AlreadyExists, DomainError, FailedPrecondition, ResourceExhausted
 from libs.events import OutboxRows
 from libs.events.outbox import outbox_insert
+from libs.jobs import not_set_aside
 from services.groupbuy.domain.model import (
     AllotmentEmpty,
     FailureReason,
@@ -61,7 +62,13 @@ _COUNT_USER = """counted AS (
     ON CONFLICT (user_id, sku_id)
     DO UPDATE SET active = u.active + 1, max_active = excluded.max_active)"""
 
-# $17: the seat's order id, $18: the allotment bucket to start from.
+# A new-user-only seat claims the person's accounts (${0}, empty for other groups): one claim per account,
+# so a second seat of the same person anywhere is a unique violation that undoes the statement.
+_CLAIM_NEW_USER = """claimed AS (
+    INSERT INTO new_user_claims (account_id, seat_id, group_id)
+    SELECT account, seat.seat_id, seat.group_id FROM seat, unnest(${0}::text[]) AS account)"""
+
+# $17: the seat's order id, $18: the allotment bucket to start from, $19: the accounts a new-user seat claims.
 _HOLD_SEAT = f"""
 WITH taken AS (
     UPDATE groups SET seats_taken = seats_taken + 1
@@ -72,12 +79,12 @@ WITH taken AS (
         unit_price_minor, shipping_city, channel, held_at, pay_by, order_id, stock_bucket)
     SELECT $2, group_id, $3, false, $4, $5, $6, group_price_minor, $7, $8, $9, $10, $17, unit.bucket
     FROM taken, unit
-    RETURNING user_id
-), {_COUNT_USER.format("taken")}, {_announce(11)}
+    RETURNING user_id, seat_id, group_id
+), {_CLAIM_NEW_USER.format(19)}, {_COUNT_USER.format("taken")}, {_announce(11)}
 SELECT {_GROUP_COLUMNS}, (SELECT remaining FROM unit) AS stock_remaining FROM taken
 """
 
-# $28: the leader's order id, $29: the allotment bucket to start from.
+# $28: the leader's order id, $29: the allotment bucket to start from, $30: the accounts a new-user seat claims.
 _OPEN_GROUP = f"""
 WITH opened AS (
     INSERT INTO groups (group_id, sku_id, leader_user_id, size, seats_taken, group_price_minor,
@@ -91,8 +98,8 @@ WITH opened AS (
     SELECT $15, group_id, leader_user_id, true, $16, share_code, leader_price_minor, $17, $18, opened_at, $19,
         $28, unit.bucket
     FROM opened, unit
-    RETURNING user_id
-), {_COUNT_USER.format("opened")}, capped AS (
+    RETURNING user_id, seat_id, group_id
+), {_CLAIM_NEW_USER.format(30)}, {_COUNT_USER.format("opened")}, capped AS (
     INSERT INTO daily_opens AS d (user_id, day, opened, cap) SELECT user_id, $20, 1, $21 FROM seat
     ON CONFLICT (user_id, day) DO UPDATE SET opened = d.opened + 1, cap = excluded.cap
 ), {_announce(22)}
@@ -187,19 +194,24 @@ FROM (SELECT s.user_id, g.sku_id, count(*)::int AS n FROM seats s JOIN groups g 
 WHERE u.user_id = c.user_id AND u.sku_id = c.sku_id
 """
 
-# An open group whose window ended fails once no seat is still held with a known order: that order's
-# OrderPaid or OrderCancelled (the order service cancels at pay_by, which is never after the window) is
-# on its way and decides between completion and failure. Past the fallback ($4), lost events are assumed.
-_FAIL_DUE = f"""
-WITH due AS (
-    SELECT group_id FROM groups g WHERE state = 'open' AND expires_at <= $3
-        AND (expires_at <= $4 OR NOT EXISTS (
-            SELECT 1 FROM seats s WHERE s.group_id = g.group_id AND s.state = 'held' AND s.order_id IS NOT NULL))
-    ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED
-)
-UPDATE groups g SET state = 'failed', closed_at = $1, failure_reason = '{FailureReason.WINDOW_ENDED.value}'
-FROM due WHERE g.group_id = due.group_id
-RETURNING {", ".join(f"g.{column.strip()}" for column in _GROUP_COLUMNS.split(","))}
+# Open groups whose window ended by $1 that no held seat keeps open any more. A held seat keeps its group
+# open while a payment of it may still be confirmed in time ($3: seats whose pay_by is before it can no
+# longer be paid in time, libs.core.orders' rule), and, when its order is known, until that order's
+# OrderPaid or OrderCancelled comes (which decides between completion and failure), or the fallback ($2)
+# passed: the events are then taken as lost. $5: the window job's name, for its rows set aside.
+_DUE_GROUPS = f"""
+SELECT group_id FROM groups g WHERE state = 'open' AND expires_at <= $1
+    AND NOT EXISTS (
+        SELECT 1 FROM seats s WHERE s.group_id = g.group_id AND s.state = 'held'
+            AND (s.pay_by >= $3 OR (s.order_id IS NOT NULL AND g.expires_at > $2)))
+    AND {not_set_aside("g.group_id::text", job_param="$5")}
+ORDER BY expires_at LIMIT $4 FOR UPDATE SKIP LOCKED
+"""
+
+_FAIL_GROUPS = f"""
+UPDATE groups SET state = 'failed', closed_at = $2, failure_reason = $3
+WHERE group_id = ANY($1::uuid[]) AND state = 'open'
+RETURNING {_GROUP_COLUMNS}
 """
 
 _CANDIDATES = f"""
@@ -253,6 +265,7 @@ class GroupRepository:
                 *events.arguments(),
                 seat.order_id,
                 seat.stock_start,
+                list(seat.claims),
             )
         except (asyncpg.UniqueViolationError, asyncpg.CheckViolationError) as error:
             raise refusal(error, daily_cap=daily_cap, per_user_limit=terms.per_user_limit) from None
@@ -281,6 +294,7 @@ class GroupRepository:
                 *events.arguments(),
                 seat.order_id,
                 seat.stock_start,
+                list(seat.claims),
             )
         except (asyncpg.UniqueViolationError, asyncpg.CheckViolationError) as error:
             raise refusal(error, per_user_limit=per_user_limit) from None
@@ -306,10 +320,18 @@ class GroupRepository:
         row = await self._db.fetchrow(_PAY_SEAT, seat_id, paid_at, order_id, now)
         return None if row is None else group_from_row(row)
 
-    async def fail_due(self, *, ended_by: datetime, given_up_by: datetime, now: datetime, limit: int) -> list[Group]:
-        """Fails up to `limit` open groups whose window ended by `ended_by` and which wait for no known order
-        (or whose window ended by `given_up_by`, whatever they wait for)."""
-        rows = await self._db.fetch(_FAIL_DUE, now, limit, ended_by, given_up_by)
+    async def claim_due_groups(
+        self, *, ended_by: datetime, given_up_by: datetime, pay_by_closed_before: datetime, job: str, limit: int
+    ) -> list[str]:
+        """Up to `limit` open groups, locked, whose window ended by `ended_by` and which no held seat keeps
+        open: none may still be paid in time (pay_by not before `pay_by_closed_before`), and none waits for
+        its known order's events, unless the window ended by `given_up_by` (the events taken as lost)."""
+        rows = await self._db.fetch(_DUE_GROUPS, ended_by, given_up_by, pay_by_closed_before, limit, job)
+        return [str(row["group_id"]) for row in rows]
+
+    async def fail_groups(self, group_ids: Sequence[str], *, reason: FailureReason, now: datetime) -> list[Group]:
+        """Fails those of the groups (locked) still open; returns them."""
+        rows = await self._db.fetch(_FAIL_GROUPS, list(group_ids), now, reason.value)
         return [group_from_row(row) for row in rows]
 
     async def give_back_daily_open(self, user_id: str, *, day: date) -> None:
@@ -349,39 +371,48 @@ class GroupRepository:
         when the lease was credited already."""
         return bool(await self._db.fetchval(_CREDIT_LEASE, lease_id, granted, at))
 
-    async def uncredited_leases(self, *, asked_before: datetime, limit: int) -> list[tuple[str, str, int]]:
-        """(lease id, SKU, quantity) of leases asked before then and never credited, locked."""
+    async def uncredited_leases(self, *, asked_before: datetime, job: str, limit: int) -> list[tuple[str, str, int]]:
+        """(lease id, SKU, quantity) of leases asked before then and never credited, locked (the lease job's
+        rows set aside skipped)."""
         rows = await self._db.fetch(
-            """SELECT lease_id::text, sku_id, quantity FROM stock_leases WHERE credited_at IS NULL AND asked_at < $1
+            f"""SELECT lease_id::text, sku_id, quantity FROM stock_leases WHERE credited_at IS NULL AND asked_at < $1
+                AND {not_set_aside("lease_id::text", job_param="$3")}
             ORDER BY asked_at LIMIT $2 FOR UPDATE SKIP LOCKED""",
             asked_before,
             limit,
+            job,
         )
         return [(row["lease_id"], row["sku_id"], row["quantity"]) for row in rows]
 
     async def uncount_closed(self, group_ids: Sequence[str]) -> None:
         await self._db.execute(_UNCOUNT_CLOSED, list(group_ids))
 
-    async def claim_stale_holds(self, *, before: datetime, limit: int) -> list[str]:
-        """Held seats whose order never became known, with a payment limit before `before`. A seat with a
-        known order is ended by that order's events only (OrderPaid may still be on its way). Their groups
-        are locked too (skipping locked ones), so the release waits on no lock in the wrong order."""
+    async def claim_stale_holds(self, *, before: datetime, job: str, limit: int) -> list[str]:
+        """Held seats whose order never became known, with a payment limit before `before` (the backstop's
+        rows set aside skipped). A seat with a known order is ended by that order's events only (OrderPaid
+        may still be on its way). Their groups are locked too (skipping locked ones), so the release waits
+        on no lock in the wrong order."""
         rows = await self._db.fetch(
-            """SELECT s.seat_id FROM seats s JOIN groups g USING (group_id)
+            f"""SELECT s.seat_id FROM seats s JOIN groups g USING (group_id)
             WHERE s.state = 'held' AND s.order_id IS NULL AND s.pay_by < $1
+                AND {not_set_aside("s.seat_id::text", job_param="$3")}
             ORDER BY s.pay_by LIMIT $2 FOR UPDATE OF s, g SKIP LOCKED""",
             before,
             limit,
+            job,
         )
         return [str(row["seat_id"]) for row in rows]
 
-    async def claim_unchecked_completed(self, *, limit: int) -> list[Group]:
+    async def claim_unchecked_completed(self, *, job: str, limit: int) -> list[str]:
+        """Completed groups not checked yet, oldest first, locked (the identity job's rows set aside skipped)."""
         rows = await self._db.fetch(
-            f"""SELECT {_GROUP_COLUMNS} FROM groups WHERE state = 'completed' AND NOT identity_checked
+            f"""SELECT group_id FROM groups WHERE state = 'completed' AND NOT identity_checked
+                AND {not_set_aside("group_id::text", job_param="$2")}
             ORDER BY closed_at LIMIT $1 FOR UPDATE SKIP LOCKED""",
             limit,
+            job,
         )
-        return [group_from_row(row) for row in rows]
+        return [str(row["group_id"]) for row in rows]
 
     async def mark_identity_checked(self, group_id: str, *, flagged: bool) -> None:
         await self._db.execute(
@@ -483,6 +514,12 @@ def refusal(
             f"the buyer has opened {daily_cap} group(s) today, the most allowed per day",
             reason="DAILY_OPEN_LIMIT_REACHED",
             metadata={"daily_cap": str(daily_cap)},
+        )
+    if constraint == "new_user_claims_one_per_person":
+        return FailedPrecondition(
+            "this person already holds a seat in a new-user group (through this account or a linked one): "
+            "the new-user discount is once per person",
+            reason="NEW_USER_DISCOUNT_TAKEN",
         )
     if constraint == "seats_within_size":
         return FailedPrecondition("the group has no free seat", reason="GROUP_FULL")

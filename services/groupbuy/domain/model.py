@@ -137,6 +137,8 @@ class SeatRequest:
     pay_by: datetime
     order_id: str
     stock_start: int
+    # The accounts a new-user-only seat claims: the buyer's and every one linked to it (empty otherwise).
+    claims: tuple[str, ...] = ()
 
 
 class AllotmentEmpty(Exception):

@@ -1,9 +1,9 @@
-"""The gRPC adapter: request validation, authorization, proto <-> domain. Use cases do the work."""
+"""The gRPC adapter: authorization, proto <-> domain. Use cases do the work. Requests are validated
+before they get here (`validation.py`)."""
 
 from __future__ import annotations
 
-import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 import grpc
 from pingou.groupbuy.v1 import groupbuy_pb2 as pb
@@ -14,11 +14,8 @@ from libs.auth import Role, authorize_user_access, current_principal, require_li
 from libs.convert import optional_timestamp, timestamp
 from libs.core import BusinessLine
 from libs.core.orders import CURRENCY, payment_intent_id
-from libs.grpckit import Violations
-from libs.grpckit.validation import Validator
+from libs.core.paging import PageTokens
 from services.groupbuy.domain.model import (
-    INVITE_ALPHABET,
-    INVITE_CODE_LENGTH,
     Buyer,
     Group,
     GroupState,
@@ -27,7 +24,6 @@ from services.groupbuy.domain.model import (
 )
 from services.groupbuy.domain.paging import (
     DEFAULT_PAGE_SIZE,
-    MAX_PAGE_SIZE,
     OpenGroupsPage,
     UserGroupsPage,
     decode_open_groups,
@@ -38,14 +34,6 @@ from services.groupbuy.domain.paging import (
 from services.groupbuy.service_layer import queries, seats
 from services.groupbuy.service_layer.context import Context
 from services.groupbuy.service_layer.seats import SeatTaken
-
-SERVICE = pb.DESCRIPTOR.services_by_name["GroupbuyService"].full_name
-SKU_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")  # catalog's SKU ids
-IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
-INVITE_CODE = re.compile(rf"^[{INVITE_ALPHABET}]{{{INVITE_CODE_LENGTH}}}$")
-MAX_CITY_LENGTH = 40
-MAX_PAGE_TOKEN_LENGTH = 512
-CHANNELS = {value for value in order_pb2.Channel.values() if value != order_pb2.CHANNEL_UNSPECIFIED}
 
 ACTING_FOR_BUYERS = (Role.SERVICE, Role.OPERATOR)
 READERS_OF_USERS = (Role.SERVICE, Role.OPERATOR, Role.ANALYTICS)
@@ -59,88 +47,6 @@ SEAT_STATE_TO_PROTO = {
     SeatState.HELD: pb.SEAT_STATE_HELD,
     SeatState.PAID: pb.SEAT_STATE_PAID,
     SeatState.RELEASED: pb.SEAT_STATE_RELEASED,
-}
-
-
-# --- validation at the edge (shape only; existence, eligibility and permissions come later)
-
-
-def _buyer(problems: Violations, buyer: pb.Buyer) -> None:
-    problems.user_id("buyer.user_id", buyer.user_id)
-    problems.text("buyer.shipping_city", buyer.shipping_city.strip(), max_length=MAX_CITY_LENGTH)
-    problems.enum("buyer.channel", buyer.channel, allowed=CHANNELS)
-    if not IDEMPOTENCY_KEY.match(buyer.idempotency_key):
-        problems.add(
-            "buyer.idempotency_key",
-            "is required" if not buyer.idempotency_key else "must be 1 to 64 letters, digits or _ . : -",
-        )
-
-
-def _sku(problems: Violations, value: str) -> None:
-    if not SKU_ID.match(value):
-        problems.add("sku_id", "is required" if not value else "is not a SKU id (lower-case letters, digits, '-')")
-
-
-def _page(problems: Violations, page_size: int, page_token: str) -> None:
-    problems.number("page_size", page_size, minimum=0, maximum=MAX_PAGE_SIZE)
-    problems.text("page_token", page_token, min_length=0, max_length=MAX_PAGE_TOKEN_LENGTH)
-
-
-def validate_open(request: pb.OpenGroupRequest) -> None:
-    problems = Violations()
-    _buyer(problems, request.buyer)
-    _sku(problems, request.sku_id)
-    problems.raise_if_any()
-
-
-def validate_auto_match(request: pb.AutoMatchRequest) -> None:
-    problems = Violations()
-    _buyer(problems, request.buyer)
-    _sku(problems, request.sku_id)
-    problems.raise_if_any()
-
-
-def validate_join(request: pb.JoinGroupRequest) -> None:
-    problems = Violations()
-    _buyer(problems, request.buyer)
-    target = request.WhichOneof("target")
-    if target == "group_id":
-        problems.identifier("group_id", request.group_id)
-    elif target == "invite_code":
-        if not INVITE_CODE.match(request.invite_code):
-            problems.add("invite_code", f"is not an invite code ({INVITE_CODE_LENGTH} letters and digits)")
-    else:
-        problems.add("target", "name the group: group_id or invite_code")
-    problems.raise_if_any()
-
-
-def validate_list_open(request: pb.ListOpenGroupsRequest) -> None:
-    problems = Violations()
-    _sku(problems, request.sku_id)
-    _page(problems, request.page_size, request.page_token)
-    problems.raise_if_any()
-
-
-def validate_get(request: pb.GetGroupRequest) -> None:
-    problems = Violations()
-    problems.identifier("group_id", request.group_id)
-    problems.raise_if_any()
-
-
-def validate_list_user(request: pb.ListUserGroupsRequest) -> None:
-    problems = Violations()
-    problems.user_id("user_id", request.user_id)
-    _page(problems, request.page_size, request.page_token)
-    problems.raise_if_any()
-
-
-VALIDATORS: Mapping[str, Validator] = {
-    f"/{SERVICE}/OpenGroup": validate_open,
-    f"/{SERVICE}/JoinGroup": validate_join,
-    f"/{SERVICE}/AutoMatch": validate_auto_match,
-    f"/{SERVICE}/ListOpenGroups": validate_list_open,
-    f"/{SERVICE}/GetGroup": validate_get,
-    f"/{SERVICE}/ListUserGroups": validate_list_user,
 }
 
 
@@ -258,8 +164,9 @@ def result_to_proto(taken: SeatTaken) -> pb.SeatResult:
 
 
 class GroupbuyServicer(pb_grpc.GroupbuyServiceServicer):
-    def __init__(self, context: Context):
+    def __init__(self, context: Context, *, page_tokens: PageTokens):
         self._context = context
+        self._page_tokens = page_tokens
 
     def _buyer(self, buyer: pb.Buyer) -> Buyer:
         authorize_user_access(current_principal(), buyer.user_id, roles=ACTING_FOR_BUYERS, allow_self=True)
@@ -285,14 +192,15 @@ class GroupbuyServicer(pb_grpc.GroupbuyServiceServicer):
         self, request: pb.ListOpenGroupsRequest, context: grpc.aio.ServicerContext
     ) -> pb.ListGroupsResponse:
         require_line(current_principal(), BusinessLine.PINGOU)
-        after = decode_open_groups(request.page_token, sku_id=request.sku_id) if request.page_token else None
+        tokens = self._page_tokens
+        after = decode_open_groups(tokens, request.page_token, sku_id=request.sku_id) if request.page_token else None
         size = request.page_size or DEFAULT_PAGE_SIZE
         found = await queries.open_groups(self._context, sku_id=request.sku_id, after=after, limit=size + 1)
         token = ""
         if len(found) > size:
             found, last = found[:size], found[size - 1]
             token = encode_open_groups(
-                OpenGroupsPage(last.seats_taken, last.expires_at, last.group_id), sku_id=request.sku_id
+                tokens, OpenGroupsPage(last.seats_taken, last.expires_at, last.group_id), sku_id=request.sku_id
             )
         viewer = current_principal()
         groups = [group_to_proto(group) for group in found]
@@ -311,14 +219,16 @@ class GroupbuyServicer(pb_grpc.GroupbuyServiceServicer):
         self, request: pb.ListUserGroupsRequest, context: grpc.aio.ServicerContext
     ) -> pb.ListGroupsResponse:
         authorize_user_access(current_principal(), request.user_id, roles=READERS_OF_USERS, allow_self=True)
-        after = decode_user_groups(request.page_token, user_id=request.user_id) if request.page_token else None
+        tokens = self._page_tokens
+        after = decode_user_groups(tokens, request.page_token, user_id=request.user_id) if request.page_token else None
         size = request.page_size or DEFAULT_PAGE_SIZE
         found = await queries.user_groups(self._context, user_id=request.user_id, after=after, limit=size + 1)
         token = ""
         if len(found) > size:
             found = found[:size]
             last_seat = found[-1][0]
-            token = encode_user_groups(UserGroupsPage(last_seat.held_at, last_seat.seat_id), user_id=request.user_id)
+            last_page = UserGroupsPage(last_seat.held_at, last_seat.seat_id)
+            token = encode_user_groups(tokens, last_page, user_id=request.user_id)
         return pb.ListGroupsResponse(
             groups=[group_to_proto(group, [seat]) for seat, group in found], next_page_token=token
         )

@@ -17,7 +17,9 @@ import asyncpg
 from google.protobuf.message import Message
 from pingou.order.v1 import events_pb2 as order_events
 
+from libs.core.orders import pay_by_closed_before
 from libs.events import ConsumedEvent
+from libs.jobs import Job, Settled, settle_each, settle_together
 from libs.logs import get_logger
 from services.groupbuy.domain.model import FailureReason, Group, GroupState, ReleaseReason, Seat, SeatState
 from services.groupbuy.service_layer import announcements as announce
@@ -121,20 +123,41 @@ async def release_order_seat(uow: UnitOfWork, *, order_id: str, group_id: str, u
         uow.publish(GROUP_AGGREGATE, group_id, announce.seat_released(released, reason=reason, at=now))
 
 
-# --- durable jobs (claimed with SKIP LOCKED: any number of replicas share them)
+# --- durable jobs (claimed with SKIP LOCKED: any number of replicas share them; a group or seat whose work
+# fails for a reason of its own is set aside, libs.jobs, and the others go on)
+
+WINDOW = Job("groupbuy", "window")
+HOLD_BACKSTOP = Job("groupbuy", "hold_backstop")
+IDENTITY_CHECK = Job("groupbuy", "identity_check")
 
 
 async def fail_due_groups(
     uow: UnitOfWork, *, now: datetime, grace: timedelta, fallback: timedelta, limit: int
-) -> list[Group]:
-    """Fails up to `limit` open groups whose window ended more than `grace` ago and that wait for no known
-    order's payment or cancellation (or whose window ended more than `fallback` ago: those events are
-    taken as lost), announcing each in the same transaction. A payment made inside the window, whose
-    event is still on its way, thus completes the group instead of being refunded, however late it comes."""
+) -> Settled[Group]:
+    """Fails up to `limit` open groups whose window ended more than `grace` ago and that no held seat keeps
+    open, announcing each in the same transaction. A held seat keeps its group open while a payment of it
+    may still be confirmed in time (libs.core.orders' rule, the one the order service accepts payments and
+    cancels orders by; `grace` on top, for the OrderPaid of a payment accepted at the last moment to
+    arrive), and, when its order is known, until that order's OrderPaid or OrderCancelled comes, or until
+    `fallback` after the window (those events are then taken as lost). A payment made in time thus
+    completes the group instead of being refunded, however late its event comes."""
+    ended_by = now - grace
     async with uow:
-        failed = await uow.groups.fail_due(ended_by=now - grace, given_up_by=now - fallback, now=now, limit=limit)
-        await announce_failures(uow, failed, FailureReason.WINDOW_ENDED, now=now)
-    return failed
+        due = await uow.groups.claim_due_groups(
+            ended_by=ended_by,
+            given_up_by=now - fallback,
+            pay_by_closed_before=pay_by_closed_before(ended_by),
+            job=WINDOW.name,
+            limit=limit,
+        )
+
+        async def fail(group_ids: Sequence[str]) -> list[Group]:
+            failed = await uow.groups.fail_groups(group_ids, reason=FailureReason.WINDOW_ENDED, now=now)
+            await announce_failures(uow, failed, FailureReason.WINDOW_ENDED, now=now)
+            return failed
+
+        settled = await settle_together(uow, WINDOW, due, fail)
+    return settled
 
 
 async def announce_failures(uow: UnitOfWork, failed: Sequence[Group], reason: FailureReason, *, now: datetime) -> None:
@@ -158,39 +181,53 @@ async def announce_failures(uow: UnitOfWork, failed: Sequence[Group], reason: Fa
         )
 
 
-async def release_stale_holds(uow: UnitOfWork, *, before: datetime, now: datetime, limit: int) -> int:
-    """Backstop: holds whose payment limit ended long ago (`before`) and whose order never became known (it
-    was never placed, or its OrderPlaced is lost) are released. A hold with a known order is ended by that
-    order's OrderPaid or OrderCancelled, however late they come (or, if lost, when its group fails)."""
+async def release_stale_holds(uow: UnitOfWork, *, before: datetime, now: datetime, limit: int) -> Settled[Seat]:
+    """Backstop: holds whose payment limit ended long ago (`before`, and never while a payment of theirs may
+    still be confirmed in time) and whose order never became known (it was never placed, or its OrderPlaced
+    is lost) are released. A hold with a known order is ended by that order's OrderPaid or OrderCancelled,
+    however late they come (or, if lost, when its group fails)."""
     async with uow:
-        stale = await uow.groups.claim_stale_holds(before=before, limit=limit)
-        released = await uow.groups.release_seats(stale, reason=ReleaseReason.HOLD_EXPIRED, at=now) if stale else []
-        for seat in released:
-            uow.publish(
-                GROUP_AGGREGATE,
-                seat.group_id,
-                announce.seat_released(seat, reason=ReleaseReason.HOLD_EXPIRED, at=now),
-            )
-    return len(released)
+        stale = await uow.groups.claim_stale_holds(
+            before=min(before, pay_by_closed_before(now)), job=HOLD_BACKSTOP.name, limit=limit
+        )
+
+        async def release(seat_ids: Sequence[str]) -> list[Seat]:
+            released = await uow.groups.release_seats(seat_ids, reason=ReleaseReason.HOLD_EXPIRED, at=now)
+            for seat in released:
+                uow.publish(
+                    GROUP_AGGREGATE,
+                    seat.group_id,
+                    announce.seat_released(seat, reason=ReleaseReason.HOLD_EXPIRED, at=now),
+                )
+            return released
+
+        settled = await settle_together(uow, HOLD_BACKSTOP, stale, release)
+    return settled
 
 
 async def check_identities(
     uow: UnitOfWork, links: LinkedAccounts, *, now: datetime, limit: int
-) -> tuple[int, list[str]]:
+) -> Settled[tuple[str, bool]]:
     """Flags completed groups whose members are all accounts of one person (by segmentation's identity
-    links). Returns how many groups were checked, and the flagged ones."""
-    flagged: list[str] = []
+    links), each group on its own: one whose check fails (a member segmentation does not know, say) is
+    set aside and the others are checked. Each settled group comes with whether it was flagged."""
     async with uow:
-        groups = await uow.groups.claim_unchecked_completed(limit=limit)
-        members = await uow.groups.seats([g.group_id for g in groups], states=[SeatState.PAID]) if groups else []
-        for group in groups:
-            users = [seat.user_id for seat in members if seat.group_id == group.group_id]
-            same_person = await _one_person(links, users)
-            await uow.groups.mark_identity_checked(group.group_id, flagged=same_person)
-            if same_person:
-                flagged.append(group.group_id)
-                uow.publish(GROUP_AGGREGATE, group.group_id, announce.group_flagged(group, users, now))
-    return len(groups), flagged
+        unchecked = await uow.groups.claim_unchecked_completed(job=IDENTITY_CHECK.name, limit=limit)
+        settled = await settle_each(
+            uow, IDENTITY_CHECK, unchecked, lambda group_id: _check_identity(uow, links, group_id, now=now)
+        )
+    return settled
+
+
+async def _check_identity(uow: UnitOfWork, links: LinkedAccounts, group_id: str, *, now: datetime) -> tuple[str, bool]:
+    group = await uow.groups.group(group_id)
+    assert group is not None, "claimed, and locked since"
+    users = [seat.user_id for seat in await uow.groups.seats([group_id], states=[SeatState.PAID])]
+    same_person = await _one_person(links, users)
+    await uow.groups.mark_identity_checked(group_id, flagged=same_person)
+    if same_person:
+        uow.publish(GROUP_AGGREGATE, group_id, announce.group_flagged(group, users, now))
+    return group_id, same_person
 
 
 async def _one_person(links: LinkedAccounts, users: Sequence[str]) -> bool:

@@ -20,9 +20,15 @@ class Listings(Protocol):
 
 
 class Eligibility(Protocol):
+    async def is_registered(self, user_id: str) -> bool:
+        """Whether segmentation's registry knows the account (only known buyers hold seats)."""
+
     async def is_new_to_company(self, user_id: str) -> bool: ...
 
     async def is_member(self, user_id: str) -> bool: ...
+
+    async def linked_accounts(self, user_id: str) -> Sequence[str]:
+        """The person's other accounts, on either line, as segmentation knows them now (not cached)."""
 
 
 class LinkedAccounts(Protocol):

@@ -12,10 +12,11 @@ as events. A retry with the same idempotency key gets the same seat and order.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import timedelta
 
-from libs.core import AlreadyExists, DomainError, FailedPrecondition
+from libs.core import AlreadyExists, DomainError, FailedPrecondition, NotFound
 from libs.events import outbox_rows
 from libs.logs import get_logger
 from services.groupbuy.domain.model import (
@@ -55,12 +56,21 @@ class SeatTaken:
 # --- eligibility
 
 
-async def check_eligibility(context: Context, user_id: str, *, new_user_only: bool, plus_only: bool) -> None:
-    """Each refusal has its own reason. Both questions are asked at once when both apply."""
-    new, member = await asyncio.gather(
+async def check_eligibility(context: Context, user_id: str, *, new_user_only: bool, plus_only: bool) -> tuple[str, ...]:
+    """Only a buyer segmentation's registry knows holds a seat; then each group's own rule, each refusal
+    with its own reason. The questions are asked at once. Returns the accounts a new-user-only seat claims
+    (the buyer's and every linked one: the discount is once per person, see the seat statements)."""
+    registered, new, member, linked = await asyncio.gather(
+        context.eligibility.is_registered(user_id),
         context.eligibility.is_new_to_company(user_id) if new_user_only else _true(),
         context.eligibility.is_member(user_id) if plus_only else _true(),
+        context.eligibility.linked_accounts(user_id) if new_user_only else _none(),
     )
+    if not registered:
+        raise NotFound(
+            f"segmentation has no account {user_id}: a buyer is registered before taking a seat",
+            reason="USER_NOT_FOUND",
+        )
     if not new:
         raise FailedPrecondition(
             f"{user_id} has ordered before (on pingou or the mall, through a linked account): "
@@ -69,10 +79,15 @@ async def check_eligibility(context: Context, user_id: str, *, new_user_only: bo
         )
     if not member:
         raise FailedPrecondition(f"{user_id} is not a PLUS member: this group is for PLUS members", reason="PLUS_ONLY")
+    return (user_id, *sorted(set(linked) - {user_id})) if new_user_only else ()
 
 
 async def _true() -> bool:
     return True
+
+
+async def _none() -> Sequence[str]:
+    return ()
 
 
 # --- open
@@ -80,7 +95,9 @@ async def _true() -> bool:
 
 async def open_group(context: Context, buyer: Buyer, sku_id: str) -> SeatTaken:
     terms = await context.listings.group_terms(sku_id)
-    await check_eligibility(context, buyer.user_id, new_user_only=terms.new_user_only, plus_only=terms.plus_only)
+    claims = await check_eligibility(
+        context, buyer.user_id, new_user_only=terms.new_user_only, plus_only=terms.plus_only
+    )
     now = context.clock()
     expires_at = now + terms.window
     group_id, seat_id = new_id(), new_id()
@@ -96,6 +113,7 @@ async def open_group(context: Context, buyer: Buyer, sku_id: str) -> SeatTaken:
         pay_by=pay_by(now, context.hold, expires_at),
         order_id=seat_order_id(buyer.user_id, seat_id),
         stock_start=new_stock_start(),
+        claims=claims,
     )
     opened = Group(
         group_id=group_id,
@@ -160,8 +178,10 @@ async def join_group(
     group = await context.group_terms(group_id)
     if inviter is None and not group.strangers_can_join:
         raise FailedPrecondition("this group takes members only through an invite code", reason="INVITE_REQUIRED")
-    await check_eligibility(context, buyer.user_id, new_user_only=group.new_user_only, plus_only=group.plus_only)
-    taken = await _hold(context, buyer, group, inviter=inviter)
+    claims = await check_eligibility(
+        context, buyer.user_id, new_user_only=group.new_user_only, plus_only=group.plus_only
+    )
+    taken = await _hold(context, buyer, group, inviter=inviter, claims=claims)
     if taken is None:
         # A retry of a join that took its seat (the group has filled or completed since) gets that seat.
         replayed = await _replay_or_none(context, buyer, group_id=group.group_id)
@@ -174,7 +194,13 @@ async def join_group(
 
 
 async def _hold(
-    context: Context, buyer: Buyer, group: Group, *, inviter: str | None, any_group_of_sku: bool = False
+    context: Context,
+    buyer: Buyer,
+    group: Group,
+    *,
+    inviter: str | None,
+    claims: tuple[str, ...],
+    any_group_of_sku: bool = False,
 ) -> SeatTaken | None:
     """Holds a seat in the group (with its unit of stock); None when the group had no seat to give. A
     request key that took a seat already returns that seat if it is in this group (or, for auto-match,
@@ -193,6 +219,7 @@ async def _hold(
         pay_by=pay_by(now, context.hold, group.expires_at),
         order_id=seat_order_id(buyer.user_id, seat_id),
         stock_start=new_stock_start(),
+        claims=claims,
     )
     held = announce.seat_held(seat, sku_id=group.sku_id, group_expires_at=group.expires_at)
     rows = outbox_rows([announce.group_event(context.topic_prefix, group.group_id, held)])
@@ -224,7 +251,9 @@ async def auto_match(context: Context, buyer: Buyer, sku_id: str) -> SeatTaken:
     terms = await context.listings.group_terms(sku_id)
     if not terms.auto_match:
         raise FailedPrecondition("auto-match is not offered for this SKU", reason="AUTO_MATCH_DISABLED")
-    await check_eligibility(context, buyer.user_id, new_user_only=terms.new_user_only, plus_only=terms.plus_only)
+    claims = await check_eligibility(
+        context, buyer.user_id, new_user_only=terms.new_user_only, plus_only=terms.plus_only
+    )
     replayed = await _replay_or_none(context, buyer, sku_id=sku_id)
     if replayed is not None:
         return replayed
@@ -238,7 +267,7 @@ async def auto_match(context: Context, buyer: Buyer, sku_id: str) -> SeatTaken:
     )
     for candidate in candidates:
         try:
-            taken = await _hold(context, buyer, candidate, inviter=None, any_group_of_sku=True)
+            taken = await _hold(context, buyer, candidate, inviter=None, claims=claims, any_group_of_sku=True)
         except DomainError as error:
             if error.reason in ("ALREADY_IN_GROUP",):
                 continue

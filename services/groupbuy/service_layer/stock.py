@@ -17,11 +17,13 @@ from typing import TypeVar
 
 import asyncpg
 
-from libs.core import Aborted, DomainError, FailedPrecondition
+from libs.core import Aborted, FailedPrecondition
+from libs.jobs import Job, Settled, settle_each
 from libs.logs import get_logger
 from services.groupbuy.adapters.repository import GroupRepository
 from services.groupbuy.domain.model import AllotmentEmpty, new_id
 from services.groupbuy.service_layer.ports import StockLeases
+from services.groupbuy.service_layer.unit_of_work import UnitOfWork
 
 log = get_logger(__name__)
 
@@ -117,16 +119,30 @@ async def _again_on_conflict(statement: Callable[[], Awaitable[T]], *, tries: in
     raise AssertionError("unreachable")
 
 
+LEASE_CREDIT = Job("groupbuy", "lease_credit")
+
+
 async def credit_forgotten_leases(
-    repository: GroupRepository, allotment: Allotment, *, now: datetime, older_than: timedelta, limit: int
-) -> int:
+    uow: UnitOfWork, allotment: Allotment, *, now: datetime, older_than: timedelta, limit: int
+) -> Settled[int]:
     """The lease job: leases asked long ago and never credited (catalog's answer was lost, or this process
     died before crediting it) are asked again under their own id, which catalog answers with the first
-    grant, and credited. Runs in the caller's transaction, which holds the rows."""
-    forgotten = await repository.uncredited_leases(asked_before=now - older_than, limit=limit)
-    for lease_id, sku_id, quantity in forgotten:
-        try:
-            await allotment.ask_and_credit(repository, lease_id=lease_id, sku_id=sku_id, quantity=quantity)
-        except DomainError as error:
-            log.warning("forgotten_lease_not_credited", lease_id=lease_id, sku_id=sku_id, reason=error.reason)
-    return len(forgotten)
+    grant, and credited, each on its own (one catalog refuses for a reason of its own is set aside). Runs
+    in the caller's transaction, which holds the rows; catalog away rolls the batch back, to try later."""
+    forgotten = await uow.groups.uncredited_leases(asked_before=now - older_than, job=LEASE_CREDIT.name, limit=limit)
+    return await settle_each(
+        uow,
+        LEASE_CREDIT,
+        forgotten,
+        lambda lease: _credit_forgotten(uow, allotment, *lease),
+        key=lambda lease: lease[0],
+    )
+
+
+async def _credit_forgotten(uow: UnitOfWork, allotment: Allotment, lease_id: str, sku_id: str, quantity: int) -> int:
+    try:
+        return await allotment.ask_and_credit(uow.groups, lease_id=lease_id, sku_id=sku_id, quantity=quantity)
+    except FailedPrecondition as refusal:
+        # Not listed (any more): credited with nothing, and so settled for good.
+        log.warning("forgotten_lease_not_granted", lease_id=lease_id, sku_id=sku_id, reason=refusal.reason)
+        return 0

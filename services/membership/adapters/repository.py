@@ -10,6 +10,7 @@ from typing import Any
 import asyncpg
 
 from libs.core import AlreadyExists, user_line
+from libs.jobs import not_set_aside
 from services.membership.domain.coupons import CouponBalance
 from services.membership.domain.model import Membership, Payment, PaymentKind, PaymentOrder, Period
 from services.membership.domain.plans import Plan
@@ -63,18 +64,27 @@ class MembershipRepository:
             "UPDATE memberships SET auto_renew = false, updated_at = now() WHERE user_id = $1", user_id
         )
 
-    async def claim_due(self, *, now: datetime, limit: int) -> list[Membership]:
-        """Marks up to `limit` memberships that ended by `now` as expired and returns them. SKIP LOCKED
-        lets concurrent jobs take disjoint batches; a row another job already expired no longer matches."""
+    async def claim_due(self, *, now: datetime, job: str, limit: int) -> list[str]:
+        """Members whose membership ended by `now`, up to `limit`, locked. SKIP LOCKED lets concurrent jobs
+        take disjoint batches; a row another job already expired no longer matches, nor does one the
+        expiry job set aside."""
         rows = await self._db.fetch(
-            """WITH due AS (
-                SELECT user_id FROM memberships WHERE state = 'active' AND expires_at <= $1
-                ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED)
-            UPDATE memberships m SET state = 'expired', updated_at = now() FROM due
-            WHERE m.user_id = due.user_id
-            RETURNING m.user_id, m.plan, m.state, m.started_at, m.expires_at, m.auto_renew""",
+            f"""SELECT user_id FROM memberships WHERE state = 'active' AND expires_at <= $1
+                AND {not_set_aside("user_id", job_param="$3")}
+            ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED""",
             now,
             limit,
+            job,
+        )
+        return [row["user_id"] for row in rows]
+
+    async def expire(self, user_ids: Sequence[str]) -> list[Membership]:
+        """Marks those of the memberships (locked) still active as expired, and returns them."""
+        rows = await self._db.fetch(
+            """UPDATE memberships SET state = 'expired', updated_at = now()
+            WHERE user_id = ANY($1::text[]) AND state = 'active'
+            RETURNING user_id, plan, state, started_at, expires_at, auto_renew""",
+            list(user_ids),
         )
         return [_membership(row) for row in rows]
 

@@ -3,7 +3,8 @@
 Durable and replica-safe: what is due lives in Postgres (state 'active', expires_at passed), each batch
 is claimed with FOR UPDATE SKIP LOCKED and expired in the transaction that appends its events, so any
 number of replicas share the work and each membership expires, and is announced, exactly once. A crash
-loses nothing: an unfinished batch rolls back and is claimed again.
+loses nothing: an unfinished batch rolls back and is claimed again. A membership that cannot be expired
+for a reason of its own is set aside with its error (libs.jobs), and the others are expired.
 """
 
 from __future__ import annotations
@@ -11,8 +12,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from libs.jobs import run_batches
+from libs.jobs import Settled, run_batches
 from libs.logs import get_logger
+from services.membership.domain.model import Membership
 from services.membership.service_layer import memberships
 from services.membership.service_layer.unit_of_work import UnitOfWork
 
@@ -37,14 +39,14 @@ class ExpiryJob:
         """Expire until cancelled: batch after batch while work is waiting, then one poll's pause."""
 
         async def batch() -> int:
-            return len(await self.run_once())
+            return (await self.run_once()).claimed
 
-        await run_batches(batch, batch_size=self._batch, poll_seconds=self._poll)
+        await run_batches(batch, job=memberships.EXPIRY, batch_size=self._batch, poll_seconds=self._poll)
 
-    async def run_once(self) -> list[str]:
-        """One batch; the members whose membership it expired."""
+    async def run_once(self) -> Settled[Membership]:
+        """One batch: the memberships it expired, and those it set aside."""
         uow = self._uow()
-        expired = await memberships.expire_due(uow, now=self._now(), limit=self._batch)
-        if expired:
-            log.info("memberships_expired", line=uow.line.value, count=len(expired))
-        return [membership.user_id for membership in expired]
+        settled = await memberships.expire_due(uow, now=self._now(), limit=self._batch)
+        if settled.done:
+            log.info("memberships_expired", line=uow.line.value, count=len(settled.done))
+        return settled

@@ -16,6 +16,7 @@ from pingou.membership.v1 import events_pb2 as events
 
 from libs.convert import timestamp
 from libs.core import FailedPrecondition, NotFound
+from libs.jobs import Job, Settled, settle_together
 from services.membership.domain.model import Membership, Payment, PaymentOrder, first_period, renewal_period
 from services.membership.domain.plans import PLANS, Plan
 from services.membership.service_layer.unit_of_work import MEMBERSHIP_AGGREGATE, UnitOfWork
@@ -160,21 +161,32 @@ async def member_until(uow: UnitOfWork, user_id: str, *, at: datetime) -> dateti
         return await uow.memberships.member_until(user_id, at)
 
 
-async def expire_due(uow: UnitOfWork, *, now: datetime, limit: int) -> list[Membership]:
-    """Expires up to `limit` memberships that ended by `now`, announcing each in the same transaction."""
+EXPIRY = Job("membership", "expiry")
+
+
+async def expire_due(uow: UnitOfWork, *, now: datetime, limit: int) -> Settled[Membership]:
+    """Expires up to `limit` memberships that ended by `now`, announcing each in the same transaction. A
+    membership that cannot be expired (its row refused, its data unreadable) is set aside; the others are
+    expired."""
     async with uow:
-        expired = await uow.memberships.claim_due(now=now, limit=limit)
-        for membership in expired:
-            uow.publish(
-                MEMBERSHIP_AGGREGATE,
-                membership.user_id,
-                events.MembershipExpired(
-                    user_id=membership.user_id,
-                    expired_at=timestamp(membership.expires_at),
-                    plan=PLAN_TO_PROTO[membership.plan],
-                ),
-            )
-    return expired
+        due = await uow.memberships.claim_due(now=now, job=EXPIRY.name, limit=limit)
+
+        async def expire(user_ids: Sequence[str]) -> list[Membership]:
+            expired = await uow.memberships.expire(user_ids)
+            for membership in expired:
+                uow.publish(
+                    MEMBERSHIP_AGGREGATE,
+                    membership.user_id,
+                    events.MembershipExpired(
+                        user_id=membership.user_id,
+                        expired_at=timestamp(membership.expires_at),
+                        plan=PLAN_TO_PROTO[membership.plan],
+                    ),
+                )
+            return expired
+
+        settled = await settle_together(uow, EXPIRY, due, expire)
+    return settled
 
 
 async def _existing(uow: UnitOfWork, user_id: str, *, for_update: bool = False) -> Membership:

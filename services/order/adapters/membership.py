@@ -1,11 +1,15 @@
-"""The membership service's IsMember, asked with a deadline and remembered briefly (SPEC 2.4: cheap, and
-cached by callers for a short time). When membership does not answer, the buyer is treated as not a
+"""The membership service's IsMember, asked with a deadline (SPEC 2.4: cheap, and cached by callers for a
+short time). Only "member" is remembered, briefly and never past the membership's own end: "not a
+member" is what a purchase changes, so it is asked again on every order (a buyer who has just bought
+PLUS pays the member price at once). When membership does not answer, the buyer is treated as not a
 member: the order still goes through at the normal price, and that is logged and counted."""
 
 from __future__ import annotations
 
+import time
+
 import grpc
-from cachetools import TTLCache
+from cachetools import LRUCache
 from pingou.membership.v1 import membership_pb2 as membership_pb
 from pingou.membership.v1 import membership_pb2_grpc as membership_grpc
 from prometheus_client import Counter
@@ -35,21 +39,24 @@ class Membership:
     ):
         self._stub = membership_grpc.MembershipServiceStub(channel)
         self._credentials = credentials
-        self._answers: TTLCache[str, bool] = TTLCache(maxsize=max_users, ttl=ttl_seconds)
+        self._ttl = ttl_seconds
+        self._members: LRUCache[str, float] = LRUCache(maxsize=max_users)  # user -> remembered until (epoch s)
 
     async def is_member(self, user_id: str) -> bool:
-        cached = self._answers.get(user_id)
-        if cached is not None:
-            return cached
+        until = self._members.get(user_id)
+        if until is not None and time.time() < until:
+            return True
         try:
             reply = await self._stub.IsMember(
                 membership_pb.IsMemberRequest(user_id=user_id), metadata=self._credentials.metadata(user_line(user_id))
             )
         except grpc.aio.AioRpcError as error:
-            # Not cached: the next order asks again.
             MEMBERSHIP_UNANSWERED.inc()
             log.warning("membership_unanswered_priced_without_plus", user_id=user_id, code=error.code().name)
             return False
-        member = bool(reply.member)
-        self._answers[user_id] = member
-        return member
+        if not reply.member:
+            self._members.pop(user_id, None)
+            return False
+        ends = reply.expires_at.ToSeconds() if reply.HasField("expires_at") else float("inf")
+        self._members[user_id] = min(time.time() + self._ttl, ends)
+        return True

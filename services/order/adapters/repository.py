@@ -11,6 +11,7 @@ from typing import Any
 
 import asyncpg
 
+from libs.jobs import not_set_aside
 from services.order.domain.model import (
     CancelReason,
     Channel,
@@ -61,15 +62,28 @@ class OrderRepository:
             "UPDATE idempotency_keys SET response = $3 WHERE scope = $1 AND idempotency_key = $2", scope, key, response
         )
 
-    async def forget_keys(self, *, created_before: datetime, limit: int) -> int:
-        status = await self._db.execute(
-            """DELETE FROM idempotency_keys WHERE (scope, idempotency_key) IN (
-                SELECT scope, idempotency_key FROM idempotency_keys WHERE created_at < $1
-                LIMIT $2 FOR UPDATE SKIP LOCKED)""",
+    async def claim_old_keys(self, *, created_before: datetime, job: str, limit: int) -> list[tuple[str, str]]:
+        """(scope, key) of keys created before then, locked; SKIP LOCKED gives concurrent jobs disjoint
+        batches. The key job's rows set aside (as `scope/key`) are skipped."""
+        rows = await self._db.fetch(
+            f"""SELECT scope, idempotency_key FROM idempotency_keys
+            WHERE created_at < $1 AND {not_set_aside("scope || '/' || idempotency_key", job_param="$3")}
+            LIMIT $2 FOR UPDATE SKIP LOCKED""",
             created_before,
             limit,
+            job,
         )
-        return int(str(status).rsplit(" ", 1)[-1])
+        return [(row["scope"], row["idempotency_key"]) for row in rows]
+
+    async def forget_keys(self, keys: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
+        rows = await self._db.fetch(
+            """DELETE FROM idempotency_keys
+            WHERE (scope, idempotency_key) IN (SELECT * FROM unnest($1::text[], $2::text[]))
+            RETURNING scope, idempotency_key""",
+            [scope for scope, _ in keys],
+            [key for _, key in keys],
+        )
+        return [(row["scope"], row["idempotency_key"]) for row in rows]
 
     # --- orders
 
@@ -156,27 +170,44 @@ class OrderRepository:
     async def group_has_failed(self, group_id: str) -> bool:
         return bool(await self._db.fetchval("SELECT true FROM failed_groups WHERE group_id = $1", group_id))
 
-    async def forget_failed_groups(self, *, failed_before: datetime, limit: int) -> int:
-        status = await self._db.execute(
-            """DELETE FROM failed_groups WHERE group_id IN (
-                SELECT group_id FROM failed_groups WHERE failed_at < $1 LIMIT $2 FOR UPDATE SKIP LOCKED)""",
+    async def claim_old_failed_groups(self, *, failed_before: datetime, job: str, limit: int) -> list[str]:
+        rows = await self._db.fetch(
+            f"""SELECT group_id FROM failed_groups WHERE failed_at < $1 AND {not_set_aside("group_id", job_param="$3")}
+            LIMIT $2 FOR UPDATE SKIP LOCKED""",
             failed_before,
             limit,
+            job,
         )
-        return int(str(status).rsplit(" ", 1)[-1])
+        return [row["group_id"] for row in rows]
 
-    async def claim_unpaid_due(self, *, now: datetime, limit: int) -> list[Order]:
-        """Cancels up to `limit` unpaid orders whose payment time ran out and returns them. SKIP LOCKED lets
-        concurrent jobs take disjoint batches, and keeps off an order a payment is confirming right now."""
+    async def forget_failed_groups(self, group_ids: Sequence[str]) -> list[str]:
         rows = await self._db.fetch(
-            f"""WITH due AS (
-                SELECT order_id FROM orders WHERE state = 'pending_payment' AND pay_by <= $1
-                ORDER BY pay_by LIMIT $2 FOR UPDATE SKIP LOCKED)
-            UPDATE orders o SET state = 'cancelled', cancel_reason = 'payment_timeout', updated_at = now()
-            FROM due WHERE o.order_id = due.order_id
-            RETURNING {", ".join(f"o.{column.strip()}" for column in _ORDER_COLUMNS.split(","))}""",
-            now,
+            "DELETE FROM failed_groups WHERE group_id = ANY($1::text[]) RETURNING group_id", list(group_ids)
+        )
+        return [row["group_id"] for row in rows]
+
+    async def claim_unpaid_due(self, *, pay_by_before: datetime, job: str, limit: int) -> list[str]:
+        """Up to `limit` unpaid orders whose pay_by is before then, locked (the payment-timeout job's rows
+        set aside skipped). SKIP LOCKED lets concurrent jobs take disjoint batches, and keeps off an order a
+        payment is confirming right now."""
+        rows = await self._db.fetch(
+            f"""SELECT order_id FROM orders WHERE state = 'pending_payment' AND pay_by < $1
+                AND {not_set_aside("order_id", job_param="$3")}
+            ORDER BY pay_by LIMIT $2 FOR UPDATE SKIP LOCKED""",
+            pay_by_before,
             limit,
+            job,
+        )
+        return [row["order_id"] for row in rows]
+
+    async def cancel_unpaid(self, order_ids: Sequence[str], *, reason: CancelReason) -> list[Order]:
+        """Cancels those of the orders (locked) still unpaid, and returns them."""
+        rows = await self._db.fetch(
+            f"""UPDATE orders SET state = 'cancelled', cancel_reason = $2, updated_at = now()
+            WHERE order_id = ANY($1::text[]) AND state = 'pending_payment'
+            RETURNING {_ORDER_COLUMNS}""",
+            list(order_ids),
+            reason.value,
         )
         return await self._complete(rows)
 
@@ -314,16 +345,18 @@ class OrderRepository:
         )
         return _refund(row)
 
-    async def silent_refunds(self, *, now: datetime, limit: int) -> list[Refund]:
-        """Refunds still waiting for the provider past their next attempt time, locked. SKIP LOCKED lets
-        concurrent jobs take disjoint batches."""
+    async def claim_silent_refunds(self, *, now: datetime, job: str, limit: int) -> list[str]:
+        """Refunds still waiting for the provider past their next attempt time, locked (the retry job's rows
+        set aside skipped). SKIP LOCKED lets concurrent jobs take disjoint batches."""
         rows = await self._db.fetch(
-            f"""SELECT {_REFUND_COLUMNS} FROM refunds WHERE state = 'requested' AND next_attempt_at <= $1
+            f"""SELECT refund_id FROM refunds WHERE state = 'requested' AND next_attempt_at <= $1
+                AND {not_set_aside("refund_id", job_param="$3")}
             ORDER BY next_attempt_at LIMIT $2 FOR UPDATE SKIP LOCKED""",
             now,
             limit,
+            job,
         )
-        return [_refund(row) for row in rows]
+        return [row["refund_id"] for row in rows]
 
     async def retry_refund(self, refund_id: str, *, attempts: int, next_attempt_at: datetime) -> None:
         """Counts the next attempt of a refund (one that failed for good is requested again)."""

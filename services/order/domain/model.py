@@ -19,7 +19,7 @@ from enum import StrEnum
 from libs.core import BusinessLine, FailedPrecondition, FieldViolation, InvalidArgument
 from libs.core.orders import CURRENCY as CURRENCY  # shared with groupbuy, which names a seat's order
 from libs.core.orders import ID_CHARS as _ID_CHARS
-from libs.core.orders import ORDER_PREFIX
+from libs.core.orders import MAX_PAYMENT_MINOR, ORDER_PREFIX
 from libs.core.orders import order_id_for as order_id_for
 from libs.core.orders import payment_intent_id as payment_intent_id
 
@@ -91,6 +91,7 @@ SHIPPABLE = {OrderKind.MALL: S.PAID, OrderKind.GROUP: S.GROUP_COMPLETED}
 REFUND_PREFIX = {BusinessLine.MALL: "mrf_", BusinessLine.PINGOU: "prf_"}
 _LINE_OF_PREFIX = {prefix: line for mapping in (ORDER_PREFIX, REFUND_PREFIX) for line, prefix in mapping.items()}
 _ID = re.compile(rf"^((?:mo|po|mrf|prf)_)[a-z2-7]{{{_ID_CHARS}}}$")
+ORDER_ID = re.compile(rf"^(?:mo|po)_[a-z2-7]{{{_ID_CHARS}}}$")  # an order's, not a refund's
 
 
 def check_transition(current: OrderState, target: OrderState, *, order_id: str) -> None:
@@ -160,6 +161,18 @@ def price_mall_items(
         unit = price.plus_price_minor if plus else price.price_minor
         items.append(OrderItem(sku_id, quantity, unit, price.price_minor, plus))
     return items
+
+
+def payable_total(items: Sequence[OrderItem]) -> int:
+    """The order's total, which one payment must be able to cover: an order above the cap could never be
+    paid, so it is refused before any stock is reserved for it."""
+    total = sum(item.amount_minor for item in items)
+    if total > MAX_PAYMENT_MINOR:
+        description = f"add up to {total}, above the {MAX_PAYMENT_MINOR} one payment may be"
+        raise InvalidArgument(
+            f"items {description}", reason="TOTAL_ABOVE_PAYMENT_CAP", violations=[FieldViolation("items", description)]
+        )
+    return total
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,6 +20,8 @@ from pingou.order.v1 import order_pb2 as pb
 
 from libs.convert import timestamp
 from libs.core import AlreadyExists, BusinessLine, InvalidArgument
+from libs.core.orders import pay_by_closed_before
+from libs.jobs import Job, Settled, settle_together
 from libs.logs import get_logger
 from services.order.adapters.protos import REFUND_REASON_TO_PROTO, order_to_proto
 from services.order.domain.model import (
@@ -37,6 +39,7 @@ from services.order.domain.model import (
     check_transition,
     new_refund_id,
     order_id_for,
+    payable_total,
     price_mall_items,
 )
 from services.order.service_layer.policy import OrderPolicy
@@ -160,7 +163,7 @@ async def place_mall_order(
         kind=OrderKind.MALL,
         state=OrderState.PENDING_PAYMENT,
         items=tuple(items),
-        total_minor=sum(item.amount_minor for item in items),
+        total_minor=payable_total(items),
         currency=CURRENCY,
         channel=command.channel,
         shipping_city=command.shipping_city,
@@ -407,23 +410,39 @@ async def refund_lost_stock(uow: UnitOfWork, order_id: str, *, policy: OrderPoli
 
 # --- the payment-timeout job
 
+PAYMENT_TIMEOUT = Job("order", "payment_timeout")
+OLD_KEYS = Job("order", "forget_old_keys")
+OLD_FAILED_GROUPS = Job("order", "forget_old_failed_groups")
 
-async def cancel_unpaid_due(uow: UnitOfWork, *, now: datetime, limit: int) -> list[Order]:
-    """Cancels orders whose payment time ran out (catalog releases their stock when it reads the event)."""
-    cancelled = await uow.orders.claim_unpaid_due(now=now, limit=limit)
-    for order in cancelled:
-        publish_cancelled(uow, order, now=now)
-    return cancelled
+
+async def cancel_unpaid_due(uow: UnitOfWork, *, now: datetime, limit: int) -> Settled[Order]:
+    """Cancels orders that can no longer be paid in time: their pay_by passed, and so did the grace within
+    which a payment made by then may still be confirmed (libs.core.orders' rule, which ConfirmPayment
+    follows too), so no payment made in time is refused for a cancellation. Catalog releases their stock
+    when it reads the event; groupbuy frees the seat."""
+    due = await uow.orders.claim_unpaid_due(
+        pay_by_before=pay_by_closed_before(now), job=PAYMENT_TIMEOUT.name, limit=limit
+    )
+
+    async def cancel_all(order_ids: Sequence[str]) -> list[Order]:
+        cancelled = await uow.orders.cancel_unpaid(order_ids, reason=CancelReason.PAYMENT_TIMEOUT)
+        for order in cancelled:
+            publish_cancelled(uow, order, now=now)
+        return cancelled
+
+    return await settle_together(uow, PAYMENT_TIMEOUT, due, cancel_all)
 
 
 # --- housekeeping
 
 
-async def forget_old_keys(uow: UnitOfWork, *, older_than: datetime, limit: int) -> int:
+async def forget_old_keys(uow: UnitOfWork, *, older_than: datetime, limit: int) -> Settled[tuple[str, str]]:
     """Idempotency keys are kept for a retention period (a retry comes within minutes, not weeks); a
     placement retried after that still cannot place a second order, since its order id is the same."""
-    return await uow.orders.forget_keys(created_before=older_than, limit=limit)
+    old = await uow.orders.claim_old_keys(created_before=older_than, job=OLD_KEYS.name, limit=limit)
+    return await settle_together(uow, OLD_KEYS, old, uow.orders.forget_keys, key=lambda pair: "/".join(pair))
 
 
-async def forget_old_failed_groups(uow: UnitOfWork, *, older_than: datetime, limit: int) -> int:
-    return await uow.orders.forget_failed_groups(failed_before=older_than, limit=limit)
+async def forget_old_failed_groups(uow: UnitOfWork, *, older_than: datetime, limit: int) -> Settled[str]:
+    old = await uow.orders.claim_old_failed_groups(failed_before=older_than, job=OLD_FAILED_GROUPS.name, limit=limit)
+    return await settle_together(uow, OLD_FAILED_GROUPS, old, uow.orders.forget_failed_groups)

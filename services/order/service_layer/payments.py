@@ -15,6 +15,7 @@ from pingou.order.v1 import events_pb2 as events
 from pingou.order.v1 import order_pb2 as pb
 
 from libs.core import FailedPrecondition, NotFound
+from libs.core.orders import paid_in_time
 from libs.logs import get_logger
 from services.order.adapters.protos import order_to_proto
 from services.order.domain.model import CancelReason, Order, OrderState, RefundReason
@@ -52,7 +53,7 @@ async def confirm_payment(
         order = await uow.orders.order(payment.order_id, for_update=True)
         if order is None:
             raise NotFound(f"no order {payment.order_id}", reason="ORDER_NOT_FOUND")
-        outcome = payment_outcome(order, payment, now=now, policy=policy)
+        outcome = payment_outcome(order, payment, now=now)
         claimed = await uow.orders.claim_payment(
             payment.payment_reference,
             order_id=order.order_id,
@@ -83,7 +84,7 @@ async def confirm_payment(
     return pb.Order.FromString(answer)
 
 
-def payment_outcome(order: Order, payment: PaymentConfirmation, *, now: datetime, policy: OrderPolicy) -> str:
+def payment_outcome(order: Order, payment: PaymentConfirmation, *, now: datetime) -> str:
     if payment.intent_id != order.intent_id:
         return "intent_mismatch"
     if payment.currency != order.currency:
@@ -91,10 +92,9 @@ def payment_outcome(order: Order, payment: PaymentConfirmation, *, now: datetime
     if payment.amount_minor != order.total_minor:
         return "amount_mismatch"
     if order.state is OrderState.PENDING_PAYMENT:
-        # The provider's clock decides "in time": a payment made before the limit counts even if its
-        # confirmation comes after it, while catalog surely still holds the stock (its hold outlives the
-        # limit by the hold margin; half of it is left for catalog to read OrderPaid).
-        in_time = payment.paid_at <= order.pay_by and now <= order.pay_by + policy.hold_margin / 2
+        # The provider's clock decides "in time": a payment made by the limit counts even if its confirmation
+        # comes after it, within the grace the payment-timeout job waits out before it cancels.
+        in_time = paid_in_time(paid_at=payment.paid_at, pay_by=order.pay_by, confirmed_at=now)
         return "accepted" if in_time else "late"
     return "late" if order.state is OrderState.CANCELLED else "duplicate"
 

@@ -13,6 +13,7 @@ from pingou.order.v1 import events_pb2 as events
 
 from libs.convert import timestamp
 from libs.core import FailedPrecondition, NotFound
+from libs.jobs import Job, Settled, settle_each
 from libs.logs import get_logger
 from services.order.adapters.protos import refund_to_proto
 from services.order.domain.model import (
@@ -150,26 +151,34 @@ async def _refund_failed(uow: UnitOfWork, refund: Refund, error: str, *, policy:
     return refund
 
 
+REFUND_RETRY = Job("order", "refund_retry")
+
+
 async def ask_again_for_silent_refunds(
     uow: UnitOfWork, *, policy: OrderPolicy, now: datetime, limit: int
-) -> list[Refund]:
+) -> Settled[Refund]:
     """The refund retry job: refunds whose provider stayed silent past their next attempt time are asked
-    again (attempt + 1), or given up on after the last attempt. Replica-safe: SKIP LOCKED batches."""
-    handled = []
-    for refund in await uow.orders.silent_refunds(now=now, limit=limit):
-        if refund.attempts >= policy.refund_max_attempts:
-            handled.append(await _refund_failed(uow, refund, "the provider never answered", policy=policy, now=now))
-            continue
-        attempt = refund.attempts + 1
-        await uow.orders.retry_refund(
-            refund.refund_id,
-            attempts=attempt,
-            next_attempt_at=now + refund_backoff(attempt, base=policy.refund_retry_base),
-        )
-        refund = replace(refund, attempts=attempt, updated_at=now)
-        _publish_requested(uow, await get_order(uow, refund.order_id), refund)
-        handled.append(refund)
-    return handled
+    again (attempt + 1), or given up on after the last attempt, each on its own (a refund that cannot be
+    handled is set aside, the others go on). Replica-safe: SKIP LOCKED batches."""
+    silent = await uow.orders.claim_silent_refunds(now=now, job=REFUND_RETRY.name, limit=limit)
+    return await settle_each(
+        uow, REFUND_RETRY, silent, lambda refund_id: _ask_again(uow, refund_id, policy=policy, now=now)
+    )
+
+
+async def _ask_again(uow: UnitOfWork, refund_id: str, *, policy: OrderPolicy, now: datetime) -> Refund:
+    refund = await uow.orders.refund(refund_id)  # locked by the claim
+    if refund is None:
+        raise NotFound(f"no refund {refund_id}", reason="REFUND_NOT_FOUND")
+    if refund.attempts >= policy.refund_max_attempts:
+        return await _refund_failed(uow, refund, "the provider never answered", policy=policy, now=now)
+    attempt = refund.attempts + 1
+    await uow.orders.retry_refund(
+        refund.refund_id, attempts=attempt, next_attempt_at=now + refund_backoff(attempt, base=policy.refund_retry_base)
+    )
+    refund = replace(refund, attempts=attempt, updated_at=now)
+    _publish_requested(uow, await get_order(uow, refund.order_id), refund)
+    return refund
 
 
 async def retry_refund(

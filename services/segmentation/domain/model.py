@@ -14,6 +14,9 @@ MAX_CITY_LENGTH = 32
 MAX_DESCRIPTION_LENGTH = 200
 SEGMENT_ID = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}[a-z0-9]$")
 LOWEST_TIER, HIGHEST_TIER = 1, 6
+MAX_DORMANT_DAYS = 3650
+# The most orders a rule may count: far above any buyer's, and within the order_count column (integer).
+MAX_ORDER_COUNT = 1_000_000
 
 
 class Channel(StrEnum):
@@ -73,8 +76,12 @@ class SegmentRule:
                 found.append(FieldViolation(f"rule.{name}", f"must be between {LOWEST_TIER} and {HIGHEST_TIER}"))
         if self.min_tier is not None and self.max_tier is not None and self.min_tier > self.max_tier:
             found.append(FieldViolation("rule.max_tier", "must not be below min_tier"))
-        if self.dormant_days is not None and not 1 <= self.dormant_days <= 3650:
-            found.append(FieldViolation("rule.dormant_days", "must be between 1 and 3650"))
+        if self.dormant_days is not None and not 1 <= self.dormant_days <= MAX_DORMANT_DAYS:
+            found.append(FieldViolation("rule.dormant_days", f"must be between 1 and {MAX_DORMANT_DAYS}"))
+        for name in ("min_orders", "max_orders"):
+            orders = getattr(self, name)
+            if orders is not None and not 0 <= orders <= MAX_ORDER_COUNT:
+                found.append(FieldViolation(f"rule.{name}", f"must be between 0 and {MAX_ORDER_COUNT}"))
         if self.min_orders is not None and self.max_orders is not None and self.min_orders > self.max_orders:
             found.append(FieldViolation("rule.max_orders", "must not be below min_orders"))
         return found

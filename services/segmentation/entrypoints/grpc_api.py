@@ -1,4 +1,5 @@
-"""The gRPC adapter: request validation, authorization, proto <-> domain. Use cases do the work."""
+"""The gRPC adapter: authorization, proto <-> domain. Use cases do the work. Requests are validated
+before they get here (`validation.py`)."""
 
 from __future__ import annotations
 
@@ -11,132 +12,27 @@ import grpc
 from pingou.segmentation.v1 import segmentation_pb2 as pb
 from pingou.segmentation.v1 import segmentation_pb2_grpc as pb_grpc
 
-from libs.auth import Role, authorize_user_access, current_principal, require_line, require_role
+from libs.auth import Role, authorize_user_access, current_principal, limit_services, require_line, require_role
 from libs.convert import LINE_FROM_PROTO, LINE_TO_PROTO, optional_timestamp
 from libs.core import BusinessLine
-from libs.grpckit import Violations
-from libs.grpckit.validation import Validator
+from libs.core.paging import PageTokens
 from services.segmentation.domain.cities import CityTiers
 from services.segmentation.domain.model import (
-    MAX_CITY_LENGTH,
-    IdentityKind,
     Segment,
     SegmentRule,
     User,
 )
+from services.segmentation.entrypoints.validation import CHANNEL_FROM_PROTO, DEFAULT_PAGE_SIZE, KIND_FROM_PROTO
 from services.segmentation.service_layer import segments, users
 from services.segmentation.service_layer.unit_of_work import UnitOfWork
 from services.segmentation.service_layer.users import CHANNEL_TO_PROTO, Identity
 
-SERVICE = pb.DESCRIPTOR.services_by_name["SegmentationService"].full_name
-CHANNEL_FROM_PROTO = {value: key for key, value in CHANNEL_TO_PROTO.items()}
-KIND_FROM_PROTO = {
-    pb.IDENTITY_KIND_WECHAT_UNIONID: IdentityKind.WECHAT_UNIONID,
-    pb.IDENTITY_KIND_PHONE: IdentityKind.PHONE,
-}
 KIND_TO_PROTO = {value: key for key, value in KIND_FROM_PROTO.items()}
-MAX_IDENTITY_LENGTH = 64
-MAX_PAGE_SIZE, DEFAULT_PAGE_SIZE = 500, 100
 
 READERS = (Role.SERVICE, Role.OPERATOR, Role.ANALYTICS)
 WRITERS = (Role.SERVICE, Role.OPERATOR)
 SEGMENT_AUTHORS = (Role.OPERATOR, Role.ANALYTICS)
 LINK_READERS = (Role.ANALYTICS, Role.SERVICE)
-
-
-# --- validation at the edge (shape only; existence and permissions come later)
-
-
-def _identity(problems: Violations, identity: pb.ExternalIdentity, field: str) -> None:
-    problems.enum(f"{field}.kind", identity.kind, allowed=KIND_FROM_PROTO)
-    problems.text(f"{field}.value", identity.value, max_length=MAX_IDENTITY_LENGTH)
-
-
-def _line(problems: Violations, value: int) -> None:
-    problems.enum("line", value, allowed=LINE_FROM_PROTO)
-
-
-def _rule(problems: Violations, rule: pb.SegmentRule) -> None:
-    for index, channel in enumerate(rule.channels):
-        problems.enum(f"rule.channels[{index}]", channel, allowed=CHANNEL_FROM_PROTO)
-
-
-def validate_register(request: pb.RegisterUserRequest) -> None:
-    problems = Violations()
-    problems.text("city", request.city.strip(), max_length=MAX_CITY_LENGTH)
-    problems.enum("channel", request.channel, allowed=CHANNEL_FROM_PROTO)
-    if len(request.identities) > len(KIND_FROM_PROTO):
-        problems.add("identities", f"has more than {len(KIND_FROM_PROTO)} entries")
-    for index, identity in enumerate(request.identities):
-        _identity(problems, identity, f"identities[{index}]")
-    kinds = [identity.kind for identity in request.identities]
-    if len(set(kinds)) != len(kinds):
-        problems.add("identities", "names the same kind twice")
-    problems.raise_if_any()
-
-
-def validate_user_only(request: Any) -> None:
-    problems = Violations()
-    problems.user_id("user_id", request.user_id)
-    problems.raise_if_any()
-
-
-def validate_update(request: pb.UpdateProfileRequest) -> None:
-    problems = Violations()
-    problems.user_id("user_id", request.user_id)
-    if not request.HasField("city") and not request.HasField("channel"):
-        problems.add("city", "or channel must be given")
-    if request.HasField("city"):
-        problems.text("city", request.city.strip(), max_length=MAX_CITY_LENGTH)
-    if request.HasField("channel"):
-        problems.enum("channel", request.channel, allowed=CHANNEL_FROM_PROTO)
-    problems.raise_if_any()
-
-
-def validate_link(request: pb.LinkIdentityRequest) -> None:
-    problems = Violations()
-    problems.user_id("user_id", request.user_id)
-    _identity(problems, request.identity, "identity")
-    problems.raise_if_any()
-
-
-def validate_define(request: pb.DefineSegmentRequest) -> None:
-    problems = Violations()
-    _line(problems, request.line)
-    problems.text("segment_id", request.segment_id, max_length=64)
-    problems.text("description", request.description, min_length=0, max_length=200)
-    _rule(problems, request.rule)
-    problems.raise_if_any()
-
-
-def validate_get_segment(request: pb.GetSegmentRequest) -> None:
-    problems = Violations()
-    _line(problems, request.line)
-    problems.text("segment_id", request.segment_id, max_length=64)
-    problems.raise_if_any()
-
-
-def validate_list_members(request: pb.ListSegmentMembersRequest) -> None:
-    problems = Violations()
-    _line(problems, request.line)
-    problems.text("segment_id", request.segment_id, max_length=64)
-    problems.number("page_size", request.page_size, minimum=0, maximum=MAX_PAGE_SIZE)
-    problems.text("page_token", request.page_token, min_length=0, max_length=256)
-    problems.raise_if_any()
-
-
-VALIDATORS: Mapping[str, Validator] = {
-    f"/{SERVICE}/RegisterUser": validate_register,
-    f"/{SERVICE}/GetUser": validate_user_only,
-    f"/{SERVICE}/UpdateProfile": validate_update,
-    f"/{SERVICE}/LinkIdentity": validate_link,
-    f"/{SERVICE}/GetLinkedAccounts": validate_user_only,
-    f"/{SERVICE}/IsNewToCompany": validate_user_only,
-    f"/{SERVICE}/DefineSegment": validate_define,
-    f"/{SERVICE}/GetSegment": validate_get_segment,
-    f"/{SERVICE}/GetSegments": validate_user_only,
-    f"/{SERVICE}/ListSegmentMembers": validate_list_members,
-}
 
 
 # --- proto <-> domain
@@ -207,11 +103,15 @@ class SegmentationServicer(pb_grpc.SegmentationServiceServicer):
         cities: CityTiers,
         salt: bytes,
         topic_prefix: str,
+        registry_callers: frozenset[str],
+        page_tokens: PageTokens,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ):
         self._pools = pools
+        self._page_tokens = page_tokens
         self._cities = cities
         self._salt = salt
+        self._registry_callers = registry_callers
         self._prefix = topic_prefix
         self._now = clock
 
@@ -228,6 +128,7 @@ class SegmentationServicer(pb_grpc.SegmentationServiceServicer):
     async def RegisterUser(self, request: pb.RegisterUserRequest, context: grpc.aio.ServicerContext) -> pb.User:
         principal = current_principal()
         require_role(principal, *WRITERS)
+        limit_services(principal, self._registry_callers, "register users")
         identities = [Identity(KIND_FROM_PROTO[i.kind], i.value) for i in request.identities]
         async with self._uow(principal.line) as uow:
             user = await users.register_user(
@@ -248,6 +149,7 @@ class SegmentationServicer(pb_grpc.SegmentationServiceServicer):
 
     async def UpdateProfile(self, request: pb.UpdateProfileRequest, context: grpc.aio.ServicerContext) -> pb.User:
         line = authorize_user_access(current_principal(), request.user_id, roles=WRITERS, allow_self=True)
+        limit_services(current_principal(), self._registry_callers, "change profiles")
         async with self._uow(line) as uow:
             user = await users.update_profile(
                 uow,
@@ -262,6 +164,7 @@ class SegmentationServicer(pb_grpc.SegmentationServiceServicer):
         self, request: pb.LinkIdentityRequest, context: grpc.aio.ServicerContext
     ) -> pb.LinkIdentityResponse:
         line = authorize_user_access(current_principal(), request.user_id, roles=(Role.SERVICE,))
+        limit_services(current_principal(), self._registry_callers, "link identities")
         identity = Identity(KIND_FROM_PROTO[request.identity.kind], request.identity.value)
         async with self._uow(line) as uow:
             linked = await users.link_identity(uow, salt=self._salt, user_id=request.user_id, identity=identity)
@@ -326,6 +229,7 @@ class SegmentationServicer(pb_grpc.SegmentationServiceServicer):
                 segment_id=request.segment_id,
                 page_size=request.page_size or DEFAULT_PAGE_SIZE,
                 page_token=request.page_token,
+                tokens=self._page_tokens,
             )
         now = self._now()
         return pb.ListSegmentMembersResponse(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncpg
 
 from libs.core import Aborted, NotFound
+from libs.core.paging import PageTokens
 from services.segmentation.domain.model import Segment, SegmentRule, User, check_segment_definition
 from services.segmentation.domain.paging import PageToken
 from services.segmentation.service_layer.unit_of_work import UnitOfWork
@@ -39,16 +40,16 @@ async def segments_of_user(uow: UnitOfWork, user_id: str) -> list[Segment]:
 
 
 async def list_members(
-    uow: UnitOfWork, *, segment_id: str, page_size: int, page_token: str
+    uow: UnitOfWork, *, segment_id: str, page_size: int, page_token: str, tokens: PageTokens
 ) -> tuple[list[User], str, int]:
     """A page of members, the token of the next page ('' after the last), and the segment version."""
     if page_token:
-        position = PageToken.decode(page_token, segment_id=segment_id)
+        position = PageToken.decode(tokens, page_token, segment_id=segment_id)
         segment = await get_segment(uow, segment_id, version=position.version)
     else:
         segment = await get_segment(uow, segment_id)
         position = PageToken(segment_id, segment.version, 0)
     rows = await uow.users.segment_members(segment, after_number=position.after_number, limit=page_size + 1)
     page, more = rows[:page_size], len(rows) > page_size
-    next_token = PageToken(segment_id, segment.version, page[-1][0]).encode() if more else ""
+    next_token = PageToken(segment_id, segment.version, page[-1][0]).encode(tokens) if more else ""
     return [user for _, user in page], next_token, segment.version

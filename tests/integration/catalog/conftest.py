@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,11 +14,12 @@ from pingou.catalog.v1 import catalog_pb2_grpc as pb_grpc
 from pingou.common.v1 import common_pb2
 
 from libs.auth import Role
+from libs.auth.local import LocalKeys
 from libs.core import BusinessLine
 from libs.grpckit import open_channel, service_token_metadata
 from services.catalog.bootstrap import CatalogSettings, build_app
 from services.catalog.demo import seed_if_empty
-from tests.conftest import Infra, Keys, Mint, fresh_database
+from tests.conftest import Infra, Mint, fresh_database
 from tests.support.catalog import listed_sku
 from tests.support.database import fetchval
 from tests.support.notes import running_app
@@ -33,7 +35,7 @@ class Catalog:
     mint: Mint
     kafka: str
 
-    def token(self, line: BusinessLine, *roles: Role, subject: str = "tester") -> list[tuple[str, str]]:
+    def token(self, line: BusinessLine, *roles: Role, subject: str = "order") -> list[tuple[str, str]]:
         return service_token_metadata(self.mint(line=line, subject=subject, roles=roles or (Role.SERVICE,)))
 
     async def new_sku(self, line: BusinessLine, *, stock: int) -> str:
@@ -51,14 +53,17 @@ class Catalog:
 
 
 @pytest.fixture(scope="module")
-async def catalog(infra: Infra, keys: Keys, topic_prefix: str, mint: Mint) -> AsyncIterator[Catalog]:
+async def catalog(
+    infra: Infra, keys: LocalKeys, page_token_key: Path, topic_prefix: str, mint: Mint
+) -> AsyncIterator[Catalog]:
     async with fresh_database(infra) as database_url:
         prefix = f"{topic_prefix}cat{uuid.uuid4().hex[:6]}."
         settings = CatalogSettings(
             grpc_port=0,
             database_url=database_url,
             kafka_bootstrap_servers=infra.kafka_bootstrap,
-            jwt_public_key_file=keys.public,
+            jwt_key_set_file=keys.key_set_file,
+            page_token_key_file=page_token_key,
             kafka_topic_prefix=prefix,
             reservation_expiry_poll_seconds=0.1,
             database_pool_size=20,

@@ -183,7 +183,7 @@ OTHER_LINE_CALLS: dict[str, Call] = {
 
 @pytest.mark.parametrize("rpc", sorted(OTHER_LINE_CALLS))
 async def test_a_pingou_token_cannot_touch_mall_listings_or_stock(catalog: Catalog, rpc: str) -> None:
-    intruder = catalog.token(PINGOU, Role.SERVICE, Role.OPERATOR)
+    intruder = catalog.token(PINGOU, Role.OPERATOR)
     before = await catalog.stock(MALL, "sku-yiwu-goods-1-1")
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await OTHER_LINE_CALLS[rpc](catalog, intruder)
@@ -352,7 +352,7 @@ async def test_bad_input_names_the_problem_and_writes_nothing(catalog: Catalog, 
 
     before = await counts()
     with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await call(catalog, catalog.token(PINGOU, Role.OPERATOR, Role.SERVICE))
+        await call(catalog, catalog.token(PINGOU, Role.OPERATOR))
     assert caught.value.code() in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.FAILED_PRECONDITION)
     details = f"{caught.value.details()} {reason_of(caught.value)}"
     assert expected in details, details

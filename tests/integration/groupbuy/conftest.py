@@ -9,6 +9,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -22,14 +23,16 @@ from pingou.order.v1 import order_pb2 as order_pb
 from pingou.segmentation.v1 import segmentation_pb2 as seg_pb
 
 from libs.auth import Role
+from libs.auth.local import LocalKeys
 from libs.convert import LINE_TO_PROTO
 from libs.core import BusinessLine
+from libs.core.orders import PAYMENT_CONFIRMATION_GRACE
 from libs.events import topic_name
 from libs.grpckit import open_channel, service_token_metadata
 from libs.grpckit.server import RunningServer
 from services.groupbuy.bootstrap import GroupbuySettings
 from services.groupbuy.bootstrap import build_app as build_groupbuy
-from tests.conftest import Infra, Keys, Mint
+from tests.conftest import Infra, Mint
 from tests.integration.order.conftest import Shop, running_shop
 from tests.support.database import count, fetch
 from tests.support.kafka import published_events
@@ -47,7 +50,7 @@ GROUP_EVENTS: tuple[type[Message], ...] = (
     events.GroupFlagged,
 )
 # What a refused call must leave as it was (not the outbox: the relay drains it meanwhile).
-GROUPBUY_TABLES = ("groups", "seats", "user_sku_groups", "daily_opens")
+GROUPBUY_TABLES = ("groups", "seats", "user_sku_groups", "daily_opens", "new_user_claims")
 
 
 @dataclass
@@ -118,7 +121,9 @@ class Platform:
             request.identities.append(seg_pb.ExternalIdentity(kind=seg_pb.IDENTITY_KIND_PHONE, value=phone))
         if unionid is not None:
             request.identities.append(seg_pb.ExternalIdentity(kind=seg_pb.IDENTITY_KIND_WECHAT_UNIONID, value=unionid))
-        user = await self.shop.segmentation.RegisterUser(request, metadata=self.shop.service(line))
+        user = await self.shop.segmentation.RegisterUser(
+            request, metadata=self.shop.token(line, Role.SERVICE, subject="accounts")
+        )
         return str(user.user_id)
 
     # --- groupbuy calls, as the buyer
@@ -175,25 +180,32 @@ class Platform:
     # --- time travel and what was written
 
     async def end_window(self, group_id: str, *, unpaid_too: bool = True) -> None:
-        """The group's window ended a moment ago (as if it had been opened a day earlier); so did the
-        payment time of its unpaid seats and orders (`unpaid_too`), which never outlasts the window: the
-        order service cancels those orders."""
+        """The group's window ended a moment ago (as if it had been opened a day earlier), and its held seats'
+        payment time, which never outlasts the window, ended long enough before it that no payment of theirs
+        can still be confirmed in time. With `unpaid_too`, so did the payment time of the group's unpaid
+        orders: the order service cancels them."""
         await self.fetch(
             f"""UPDATE {SCHEMA}.groups SET opened_at = opened_at - interval '1 day',
             expires_at = now() - interval '1 second' WHERE group_id = $1""",  # noqa: S608  -- a fixed schema
             uuid.UUID(group_id),
         )
-        if not unpaid_too:
-            return
         await self.fetch(
-            f"""UPDATE {SCHEMA}.seats SET pay_by = least(pay_by, now() - interval '1 second')
+            f"""UPDATE {SCHEMA}.seats SET pay_by = least(pay_by, now() - interval '1 second' - $2::interval)
             WHERE group_id = $1 AND state = 'held'""",  # noqa: S608  -- a fixed schema
             uuid.UUID(group_id),
+            PAYMENT_CONFIRMATION_GRACE,
         )
+        if unpaid_too:
+            await self.expire_unpaid_orders(group_id)
+
+    async def expire_unpaid_orders(self, group_id: str) -> None:
+        """The payment time of the group's unpaid orders ran out, and so did the grace within which a payment
+        made by then may still be confirmed: the order service's payment timeout cancels them."""
         await self.fetch(
-            """UPDATE order_pingou.orders SET pay_by = least(pay_by, now() - interval '1 second')
+            """UPDATE order_pingou.orders SET pay_by = least(pay_by, now() - interval '1 second' - $2::interval)
             WHERE group_id = $1 AND state = 'pending_payment'""",
             group_id,
+            PAYMENT_CONFIRMATION_GRACE,
         )
 
     async def stop_groupbuy(self) -> None:
@@ -278,7 +290,7 @@ def groupbuy_options() -> dict[str, Any]:
 
 
 def groupbuy_settings(
-    common: dict[str, Any], ports: dict[str, int], keys: Keys, options: dict[str, Any]
+    common: dict[str, Any], ports: dict[str, int], keys: LocalKeys, options: dict[str, Any]
 ) -> GroupbuySettings:
     return GroupbuySettings(
         **{
@@ -286,7 +298,7 @@ def groupbuy_settings(
             "catalog_address": f"127.0.0.1:{ports['catalog']}",
             "segmentation_address": f"127.0.0.1:{ports['segmentation']}",
             "membership_address": f"127.0.0.1:{ports['membership']}",
-            "service_signing_key_file": keys.private,
+            "service_signing_key_file": keys.service_key_file("groupbuy"),
             "jobs_poll_seconds": 0.1,
             "listing_cache_seconds": 0.0,
             "window_grace_seconds": 0.0,
@@ -303,10 +315,15 @@ async def start_groupbuy(settings: GroupbuySettings) -> RunningServer:
 
 @pytest.fixture(scope="module")
 async def platform(
-    infra: Infra, keys: Keys, topic_prefix: str, mint: Mint, groupbuy_options: dict[str, Any]
+    infra: Infra,
+    keys: LocalKeys,
+    page_token_key: Path,
+    topic_prefix: str,
+    mint: Mint,
+    groupbuy_options: dict[str, Any],
 ) -> AsyncIterator[Platform]:
     prefix = f"{topic_prefix}gb{uuid.uuid4().hex[:6]}."
-    async with running_shop(infra, keys, mint, prefix=prefix) as running:
+    async with running_shop(infra, keys, mint, page_token_key=page_token_key, prefix=prefix) as running:
         settings = groupbuy_settings(running.common, running.ports, keys, groupbuy_options)
         groupbuy = await start_groupbuy(settings)
         async with open_channel(f"127.0.0.1:{groupbuy.port}", default_timeout=30) as channel:

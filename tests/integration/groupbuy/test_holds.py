@@ -1,9 +1,11 @@
-"""Holds: an unpaid hold expires (the order service cancels the order at pay_by) and frees the seat for
+"""Holds: an unpaid hold expires (the order service cancels the order once its pay_by, and the grace for
+confirming a payment made by then, passed) and frees the seat for
 another buyer (flow 4); a hold no order event ever ends is released by the backstop; the rules a seat
 must pass (per-user limit, daily cap, invites only) each refuse with their own reason."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -14,6 +16,7 @@ from pingou.groupbuy.v1 import events_pb2 as events
 from pingou.groupbuy.v1 import groupbuy_pb2 as pb
 from pingou.order.v1 import order_pb2 as order_pb
 
+from libs.core.orders import PAYMENT_CONFIRMATION_GRACE
 from libs.database import create_pool
 from libs.grpckit.errors import reason_of
 from services.groupbuy.adapters.repository import GroupRepository
@@ -41,6 +44,9 @@ async def test_flow_4_an_unpaid_hold_expires_and_another_buyer_takes_the_seat(pl
     with pytest.raises(grpc.aio.AioRpcError) as full:
         await platform.join(fast, group_id=group_id)
     assert reason_of(full.value) == "GROUP_FULL"
+    await platform.shop.get(held.order.order_id)  # placed from SeatHeld
+    # The hold's payment time runs out, and the grace for confirming a payment made in it passes.
+    await platform.expire_unpaid_orders(group_id)
 
     async def freed() -> bool:
         return (await platform.get_group(group_id)).seats_taken == 1
@@ -73,10 +79,13 @@ async def test_a_hold_without_any_order_event_is_released_by_the_backstop(platfo
     assert (await platform.seat_row(joined.seat.seat_id))["order_id"] == joined.order.order_id  # named at hold
     await platform.shop.get(joined.order.order_id)  # and placed by the order service from SeatHeld
 
-    # As if the seat had been held before seats named their orders, and its order were never placed.
+    # As if the seat had been held before seats named their orders, and its order were never placed; its
+    # payment time ran out long ago (no payment of it can still be confirmed in time).
     await platform.fetch(
-        f"UPDATE {SCHEMA}.seats SET order_id = NULL, pay_by = now() - interval '2 minutes' WHERE seat_id = $1",  # noqa: S608
+        f"""UPDATE {SCHEMA}.seats SET order_id = NULL, pay_by = now() - interval '2 minutes' - $2::interval
+        WHERE seat_id = $1""",  # noqa: S608
         uuid.UUID(joined.seat.seat_id),
+        PAYMENT_CONFIRMATION_GRACE,
     )
 
     async def released() -> bool:
@@ -223,11 +232,16 @@ async def test_the_backstop_leaves_a_hold_whose_order_is_known_to_that_orders_ev
 
     await eventually(order_known)
     # groupbuy's own record of the payment limit passed long ago, but the order's OrderPaid or OrderCancelled
-    # may still be on its way: only the order service's cancellation (at its pay_by) ends the hold.
+    # may still be on its way: only the order service's cancellation (once its pay_by and the grace for
+    # confirming a payment passed) ends the hold.
     await platform.fetch(
-        f"UPDATE {SCHEMA}.seats SET pay_by = now() - interval '2 minutes' WHERE seat_id = $1",  # noqa: S608
+        f"UPDATE {SCHEMA}.seats SET pay_by = now() - interval '2 minutes' - $2::interval WHERE seat_id = $1",  # noqa: S608
         uuid.UUID(joined.seat.seat_id),
+        PAYMENT_CONFIRMATION_GRACE,
     )
+    await asyncio.sleep(1.0)  # the backstop polls meanwhile, and leaves the hold alone
+    assert (await platform.seat_row(joined.seat.seat_id))["state"] == "held"
+    await platform.expire_unpaid_orders(opened.group.group_id)
 
     async def released() -> str | None:
         row = await platform.seat_row(joined.seat.seat_id)

@@ -103,6 +103,37 @@ async def test_a_payment_in_the_window_whose_event_comes_after_the_window_comple
     assert "GroupFailed" not in await platform.event_names(group_id)
 
 
+async def test_a_payment_a_second_before_pay_by_confirmed_three_seconds_after_it_completes_the_group(
+    platform: Platform,
+) -> None:
+    """The race of a payment made in time against every timer: the order service's payment timeout and
+    groupbuy's jobs run while the confirmation is on its way, and none of them ends the seat."""
+    opened, joined = await _half_paid_pair(platform)
+    group_id = opened.group.group_id
+    await platform.shop.get(joined.order.order_id)  # placed from SeatHeld (GetOrder waits for it)
+    # The member's hold ends two seconds from now, in groupbuy and in the order service alike.
+    await platform.fetch(
+        f"UPDATE {SCHEMA}.seats SET pay_by = now() + interval '2 seconds' WHERE seat_id = $1",  # noqa: S608
+        uuid.UUID(joined.seat.seat_id),
+    )
+    (row,) = await platform.fetch(
+        "UPDATE order_pingou.orders SET pay_by = now() + interval '2 seconds' WHERE order_id = $1 RETURNING pay_by",
+        joined.order.order_id,
+    )
+    pay_by: datetime = row["pay_by"]
+    await asyncio.sleep(max(0.0, (pay_by - datetime.now(UTC)).total_seconds()) + 3.0)  # the jobs poll meanwhile
+
+    request = platform.shop.payment(joined.order)
+    request.paid_at.FromDatetime(pay_by - timedelta(seconds=1))  # the provider took the money in time
+    paid = await platform.shop.orders.ConfirmPayment(request, metadata=platform.shop.payments(BusinessLine.PINGOU))
+    assert paid.state == order_pb.ORDER_STATE_AWAITING_GROUP
+
+    await eventually(partial(_state, platform, group_id, pb.GROUP_STATE_COMPLETED))
+    names = await platform.event_names(group_id)
+    assert ("GroupFailed" in names, "SeatReleased" in names) == (False, False)
+    assert not (await platform.shop.get(joined.order.order_id)).refunds
+
+
 @pytest.fixture
 async def window_job(platform: Platform) -> AsyncIterator[WindowJob]:
     """A window job of another replica (it runs even while the service is down) that takes every event a

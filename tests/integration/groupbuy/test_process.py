@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from deploy.local import services
-from tests.conftest import Infra, Keys, fresh_database
+from libs.auth.local import LocalKeys
+from tests.conftest import Infra, fresh_database
 from tests.support.notes import free_port
 
 pytestmark = pytest.mark.infra
@@ -18,14 +19,17 @@ pytestmark = pytest.mark.infra
 DEPENDENCIES = ("CATALOG", "ORDER", "SEGMENTATION", "MEMBERSHIP")
 
 
-async def test_groupbuy_is_migrated_started_serving_and_stopped(infra: Infra, keys: Keys, tmp_path: Path) -> None:
+async def test_groupbuy_is_migrated_started_serving_and_stopped(
+    infra: Infra, keys: LocalKeys, page_token_key: Path, tmp_path: Path
+) -> None:
     spec = services.ServiceSpec(name="groupbuy", module="services.groupbuy", port=free_port())
     async with fresh_database(infra) as database_url:
         env = {
             "DATABASE_URL": database_url,
             "KAFKA_BOOTSTRAP_SERVERS": infra.kafka_bootstrap,
-            "JWT_PUBLIC_KEY_FILE": str(keys.public),
-            "SERVICE_SIGNING_KEY_FILE": str(keys.private),
+            "JWT_KEY_SET_FILE": str(keys.key_set_file),
+            "SERVICE_SIGNING_KEY_FILE": str(keys.service_key_file("groupbuy")),
+            "PAGE_TOKEN_KEY_FILE": str(page_token_key),
             "KAFKA_TOPIC_PREFIX": f"t{uuid.uuid4().hex[:8]}.",
             # Nothing answers there: groupbuy serves anyway and reports those calls UNAVAILABLE.
             **{

@@ -15,6 +15,7 @@ import pytest
 from libs.core import BusinessLine
 from libs.database import create_pool, migrate
 from libs.events import MIGRATIONS as EVENT_MIGRATIONS
+from libs.jobs import MIGRATIONS as JOB_MIGRATIONS
 from services.groupbuy.bootstrap import HERE
 from services.groupbuy.entrypoints.jobs import WindowJob
 from services.groupbuy.service_layer.unit_of_work import UnitOfWork
@@ -28,7 +29,8 @@ SCHEMA = "groupbuy_pingou"
 @pytest.fixture(scope="module")
 async def pool(infra: Infra) -> AsyncIterator[asyncpg.Pool]:
     async with fresh_database(infra) as url:
-        await asyncio.to_thread(migrate, url, schema=SCHEMA, sources=[EVENT_MIGRATIONS, HERE / "migrations"])
+        sources = [EVENT_MIGRATIONS, JOB_MIGRATIONS, HERE / "migrations"]
+        await asyncio.to_thread(migrate, url, schema=SCHEMA, sources=sources)
         created = await create_pool(url, schema=SCHEMA, application_name="test", max_size=10)
         try:
             yield created

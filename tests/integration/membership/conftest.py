@@ -8,6 +8,7 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -22,6 +23,7 @@ from pingou.segmentation.v1 import segmentation_pb2_grpc as seg_grpc
 from pydantic import SecretStr
 
 from libs.auth import Role
+from libs.auth.local import LocalKeys
 from libs.core import BusinessLine, user_line
 from libs.database import schema_name
 from libs.events import topic_name
@@ -30,10 +32,10 @@ from libs.grpckit.errors import reason_of
 from services.membership.bootstrap import MembershipSettings
 from services.membership.bootstrap import build_app as build_membership
 from services.membership.domain.plans import PLANS
-from services.membership.entrypoints.grpc_api import PLAN_FROM_PROTO
+from services.membership.entrypoints.validation import PLAN_FROM_PROTO
 from services.segmentation.bootstrap import SegmentationSettings
 from services.segmentation.bootstrap import build_app as build_segmentation
-from tests.conftest import Infra, Keys, Mint, fresh_database
+from tests.conftest import Infra, Mint, fresh_database
 from tests.support.database import count, fetch
 from tests.support.kafka import published_events
 from tests.support.notes import running_app
@@ -69,7 +71,7 @@ class Plus:
     def database_url(self) -> str:
         return self.settings.database_url
 
-    def token(self, line: BusinessLine, *roles: Role, subject: str = "checkout") -> list[tuple[str, str]]:
+    def token(self, line: BusinessLine, *roles: Role, subject: str = "payments") -> list[tuple[str, str]]:
         return service_token_metadata(self.mint(line=line, subject=subject, roles=roles or (Role.SERVICE,)))
 
     def service(self, user_id: str) -> list[tuple[str, str]]:
@@ -80,7 +82,7 @@ class Plus:
         request = seg_pb.RegisterUserRequest(city="临沂", channel=seg_pb.CHANNEL_WECHAT_MINI_PROGRAM)
         if phone is not None:
             request.identities.append(seg_pb.ExternalIdentity(kind=seg_pb.IDENTITY_KIND_PHONE, value=phone))
-        user = await self.segmentation.RegisterUser(request, metadata=self.token(line))
+        user = await self.segmentation.RegisterUser(request, metadata=self.token(line, subject="accounts"))
         return str(user.user_id)
 
     def purchase_request(
@@ -179,24 +181,26 @@ class Plus:
 
 
 @pytest.fixture(scope="module")
-async def plus(infra: Infra, keys: Keys, topic_prefix: str, mint: Mint) -> AsyncIterator[Plus]:
+async def plus(
+    infra: Infra, keys: LocalKeys, page_token_key: Path, topic_prefix: str, mint: Mint
+) -> AsyncIterator[Plus]:
     async with fresh_database(infra) as database_url:
         prefix = f"{topic_prefix}plus{uuid.uuid4().hex[:6]}."
         common: dict[str, Any] = {
             "grpc_port": 0,
             "database_url": database_url,
             "kafka_bootstrap_servers": infra.kafka_bootstrap,
-            "jwt_public_key_file": keys.public,
+            "jwt_key_set_file": keys.key_set_file,
             "kafka_topic_prefix": prefix,
         }
         segmentation_settings = SegmentationSettings(
-            **common, identity_link_salt=SecretStr("salt-for-tests-only-0123456789")
+            **common, page_token_key_file=page_token_key, identity_link_salt=SecretStr("salt-for-tests-only-0123456789")
         )
         async with running_app(build_segmentation, segmentation_settings) as segmentation:
             settings = MembershipSettings(
                 **common,
                 segmentation_address=f"127.0.0.1:{segmentation.port}",
-                service_signing_key_file=keys.private,
+                service_signing_key_file=keys.service_key_file("membership"),
                 expiry_poll_seconds=0.2,
             )
             async with (

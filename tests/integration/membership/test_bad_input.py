@@ -135,7 +135,7 @@ async def test_bad_input_is_invalid_argument_naming_the_fields_and_writes_nothin
     call, fields = CASES[case]
     before = await plus.row_counts()
     with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await call(plus, plus.token(BusinessLine.PINGOU, Role.SERVICE, Role.OPERATOR))
+        await call(plus, plus.token(BusinessLine.PINGOU, Role.OPERATOR))
     assert status_of(caught.value) == (grpc.StatusCode.INVALID_ARGUMENT, "INVALID_ARGUMENT")
     assert set(fields_of(caught.value)) == set(fields)
     assert await plus.row_counts() == before

@@ -98,8 +98,8 @@ async def test_two_expiry_jobs_at_once_expire_each_membership_exactly_once(plus:
 
         async def until_idle(job: ExpiryJob) -> list[str]:
             done: list[str] = []
-            while batch := await job.run_once():
-                done += batch
+            while (batch := await job.run_once()).claimed:
+                done += [membership.user_id for membership in batch.done]
             return done
 
         first, second = await asyncio.gather(*(until_idle(job) for job in jobs))

@@ -18,7 +18,7 @@ from tests.integration.membership.conftest import Plus, status_of
 
 pytestmark = pytest.mark.infra
 
-ALL_ROLES = (Role.SERVICE, Role.OPERATOR, Role.ANALYTICS, Role.USER)
+PEOPLE_ROLES = (Role.OPERATOR, Role.ANALYTICS, Role.USER)
 Call = Callable[[Plus, str, list[tuple[str, str]]], Awaitable[object]]
 
 
@@ -70,11 +70,13 @@ async def test_a_token_of_the_other_line_is_denied_logged_and_changes_nothing(
     target = await plus.register(target_line)
     await plus.buy(target, events.PLAN_MONTHLY, auto_renew=True)
     before = await plus.row_counts()
-    intruder = plus.token(other(target_line), *ALL_ROLES, subject="intruder")
-    with capture_logs() as logs, pytest.raises(grpc.aio.AioRpcError) as caught:
-        await CALLS[rpc](plus, target, intruder)
-    assert status_of(caught.value) == (grpc.StatusCode.PERMISSION_DENIED, "LINE_MISMATCH")
-    assert any(line["event"] == "cross_line_access_denied" and line["subject"] == "intruder" for line in logs)
+    # No key signs people's roles and the service role together: one intruder of each kind.
+    for subject, roles in (("intruder", PEOPLE_ROLES), ("payments", (Role.SERVICE,))):
+        intruder = plus.token(other(target_line), *roles, subject=subject)
+        with capture_logs() as logs, pytest.raises(grpc.aio.AioRpcError) as caught:
+            await CALLS[rpc](plus, target, intruder)
+        assert status_of(caught.value) == (grpc.StatusCode.PERMISSION_DENIED, "LINE_MISMATCH")
+        assert any(line["event"] == "cross_line_access_denied" and line["subject"] == subject for line in logs)
     assert await plus.row_counts() == before
 
 

@@ -9,6 +9,7 @@ import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -28,6 +29,7 @@ from pingou.segmentation.v1 import segmentation_pb2_grpc as seg_grpc
 from pydantic import SecretStr
 
 from libs.auth import Role
+from libs.auth.local import LocalKeys
 from libs.convert import LINE_TO_PROTO
 from libs.core import BusinessLine, user_line
 from libs.database import schema_name
@@ -44,7 +46,7 @@ from services.order.bootstrap import build_app as build_order
 from services.order.domain.model import line_of
 from services.segmentation.bootstrap import SegmentationSettings
 from services.segmentation.bootstrap import build_app as build_segmentation
-from tests.conftest import Infra, Keys, Mint, fresh_database
+from tests.conftest import Infra, Mint, fresh_database
 from tests.support.catalog import listed_sku
 from tests.support.database import count, fetch
 from tests.support.kafka import publish_events, published_events
@@ -100,6 +102,10 @@ class Shop:
     def service(self, line: BusinessLine) -> list[tuple[str, str]]:
         return self.token(line, Role.SERVICE)
 
+    def as_order_service(self, line: BusinessLine) -> list[tuple[str, str]]:
+        """The order service's own token: what catalog's reservations accept (RESERVATION_CALLERS)."""
+        return self.token(line, Role.SERVICE, subject="order")
+
     def payments(self, line: BusinessLine) -> list[tuple[str, str]]:
         """The payment provider's adapter (a caller named in PAYMENT_CALLERS)."""
         return self.token(line, Role.SERVICE, subject="payments")
@@ -125,7 +131,7 @@ class Shop:
     async def register(self, line: BusinessLine) -> str:
         user = await self.segmentation.RegisterUser(
             seg_pb.RegisterUserRequest(city="临沂", channel=seg_pb.CHANNEL_WECHAT_MINI_PROGRAM),
-            metadata=self.service(line),
+            metadata=self.token(line, Role.SERVICE, subject="accounts"),
         )
         return str(user.user_id)
 
@@ -138,7 +144,7 @@ class Shop:
                 amount_paid_minor=0,
                 currency="CNY",
             ),
-            metadata=self.service(user_line(user_id)),
+            metadata=self.payments(user_line(user_id)),
         )
 
     # --- orders
@@ -243,14 +249,14 @@ class Shop:
 
 
 def order_settings(
-    common: dict[str, Any], *, catalog_port: int, membership_port: int, keys: Keys, **options: Any
+    common: dict[str, Any], *, catalog_port: int, membership_port: int, keys: LocalKeys, **options: Any
 ) -> OrderSettings:
     defaults: dict[str, Any] = {"jobs_poll_seconds": 0.1, "refund_retry_base_seconds": 0.5, "refund_max_attempts": 3}
     return OrderSettings(
         **common,
         catalog_address=f"127.0.0.1:{catalog_port}",
         membership_address=f"127.0.0.1:{membership_port}",
-        service_signing_key_file=keys.private,
+        service_signing_key_file=keys.service_key_file("order"),
         **(defaults | options),
     )
 
@@ -266,7 +272,13 @@ class ShopProcesses:
 
 @asynccontextmanager
 async def running_shop(
-    infra: Infra, keys: Keys, mint: Mint, *, prefix: str, order_options: Mapping[str, Any] | None = None
+    infra: Infra,
+    keys: LocalKeys,
+    mint: Mint,
+    *,
+    page_token_key: Path,
+    prefix: str,
+    order_options: Mapping[str, Any] | None = None,
 ) -> AsyncIterator[ShopProcesses]:
     """Segmentation, catalog (with its demo merchants and categories), membership and order, in-process on
     one fresh database, with topics under `prefix` (and the order service's settings changed by
@@ -276,7 +288,8 @@ async def running_shop(
             "grpc_port": 0,
             "database_url": database_url,
             "kafka_bootstrap_servers": infra.kafka_bootstrap,
-            "jwt_public_key_file": keys.public,
+            "jwt_key_set_file": keys.key_set_file,
+            "page_token_key_file": page_token_key,
             "kafka_topic_prefix": prefix,
             "database_pool_size": 20,
         }
@@ -290,7 +303,9 @@ async def running_shop(
         ):
             await seed_if_empty(database_url, topic_prefix=prefix)  # merchants and categories
             membership_settings = MembershipSettings(
-                **common, segmentation_address=f"127.0.0.1:{segmentation.port}", service_signing_key_file=keys.private
+                **common,
+                segmentation_address=f"127.0.0.1:{segmentation.port}",
+                service_signing_key_file=keys.service_key_file("membership"),
             )
             async with running_app(build_membership, membership_settings) as membership:
                 settings = order_settings(
@@ -331,8 +346,10 @@ def order_options() -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 async def shop(
-    infra: Infra, keys: Keys, topic_prefix: str, mint: Mint, order_options: dict[str, Any]
+    infra: Infra, keys: LocalKeys, page_token_key: Path, topic_prefix: str, mint: Mint, order_options: dict[str, Any]
 ) -> AsyncIterator[Shop]:
     prefix = f"{topic_prefix}shop{uuid.uuid4().hex[:6]}."
-    async with running_shop(infra, keys, mint, prefix=prefix, order_options=order_options) as running:
+    async with running_shop(
+        infra, keys, mint, page_token_key=page_token_key, prefix=prefix, order_options=order_options
+    ) as running:
         yield running.shop

@@ -137,6 +137,8 @@ def _payment(o: pb.Order, **wrong: Any) -> pb.ConfirmPaymentRequest:
 
 
 REFUND = "mrf_" + "a" * 26
+# The service each RPC is for, where only one may call it (the others: any service, here the checkout).
+CALLERS = {"ConfirmPayment": "payments", "ReportRefundResult": "payments", "PlaceGroupOrder": "groupbuy"}
 BAD_REQUESTS: list[tuple[str, str, Callable[[pb.Order], Any]]] = [
     ("PlaceMallOrder", "no items", lambda o: _mall(o, items=[])),
     ("PlaceMallOrder", "zero quantity", lambda o: _mall(o, items=[pb.LineItem(sku_id="s1", quantity=0)])),
@@ -191,7 +193,7 @@ async def test_bad_input_is_invalid_argument_and_writes_nothing(
     shop: Shop, mall_order: pb.Order, method: str, case: str, build: Callable[[pb.Order], Any]
 ) -> None:
     line = PINGOU if method == "PlaceGroupOrder" and "mall" not in case else MALL
-    metadata = shop.token(line, Role.SERVICE, Role.OPERATOR, subject="payments")
+    metadata = shop.token(line, Role.SERVICE, subject=CALLERS.get(method, "checkout"))
     before = await shop.row_counts()
 
     code, _ = await _refused(getattr(shop.orders, method)(build(mall_order), metadata=metadata))

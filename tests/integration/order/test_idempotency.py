@@ -91,10 +91,10 @@ async def test_a_retry_whose_first_reservation_ran_out_is_refused_not_placed_wit
         catalog_pb.ReserveStockRequest(
             line=line, order_id=order_id, items=[catalog_pb.ReservationItem(sku_id=sku, quantity=1)]
         ),
-        metadata=shop.service(MALL),
+        metadata=shop.as_order_service(MALL),
     )
     await shop.catalog.ReleaseReservation(
-        catalog_pb.ReservationRequest(line=line, order_id=order_id), metadata=shop.service(MALL)
+        catalog_pb.ReservationRequest(line=line, order_id=order_id), metadata=shop.as_order_service(MALL)
     )
     before = await shop.row_counts()
 

@@ -89,3 +89,13 @@ async def test_an_unlisted_sku_cannot_be_ordered(shop: Shop) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as refused:
         await shop.place_mall(buyer, [(f"sku-{uuid.uuid4().hex[:8]}", 1)])
     assert status_of(refused.value) == (grpc.StatusCode.FAILED_PRECONDITION, "NOT_LISTED")
+
+
+async def test_a_buyer_who_has_just_bought_plus_pays_the_plus_price_at_once(shop: Shop) -> None:
+    plus_sku = await shop.new_sku(MALL, stock=10, price=5990, plus_price=4990)
+    buyer = await shop.register(MALL)
+    before = await shop.place_mall(buyer, [(plus_sku, 1)])  # "not a member" is asked and answered
+    assert before.total_minor == 5990
+    await shop.buy_trial(buyer)
+    after = await shop.place_mall(buyer, [(plus_sku, 1)])  # a moment later: no stale "not a member"
+    assert (after.total_minor, after.items[0].plus_price) == (4990, True)

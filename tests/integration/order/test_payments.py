@@ -16,6 +16,7 @@ from pingou.order.v1 import order_pb2 as pb
 from libs.auth import Role
 from libs.convert import LINE_TO_PROTO
 from libs.core import BusinessLine
+from libs.core.orders import PAYMENT_CONFIRMATION_GRACE
 from libs.grpckit.errors import reason_of
 from tests.integration.order.conftest import Shop, status_of
 from tests.support.waiting import eventually, eventually_equal
@@ -89,9 +90,12 @@ async def test_an_unpaid_order_past_its_limit_is_cancelled_and_its_stock_is_back
     order, sku = await _ordered(shop, stock=5, quantity=2)
     assert await shop.stock(MALL, sku) == (3, 2)
 
-    # Travel in time: the payment limit ran out a second ago.
+    # Travel in time: the payment limit ran out, and the grace for confirming a payment made by then, a
+    # second ago.
     await shop.fetch(
-        "UPDATE order_mall.orders SET pay_by = now() - interval '1 second' WHERE order_id = $1", order.order_id
+        "UPDATE order_mall.orders SET pay_by = now() - interval '1 second' - $2::interval WHERE order_id = $1",
+        order.order_id,
+        PAYMENT_CONFIRMATION_GRACE,
     )
 
     async def cancelled() -> bool:
@@ -132,7 +136,8 @@ async def test_a_paid_order_whose_stock_was_lost_is_refunded(shop: Shop) -> None
     order, sku = await _ordered(shop, stock=3)
     # Catalog released the hold before the payment was read (a lagging consumer, say).
     await shop.catalog.ReleaseReservation(
-        catalog_pb.ReservationRequest(line=LINE_TO_PROTO[MALL], order_id=order.order_id), metadata=shop.service(MALL)
+        catalog_pb.ReservationRequest(line=LINE_TO_PROTO[MALL], order_id=order.order_id),
+        metadata=shop.as_order_service(MALL),
     )
 
     assert (await shop.pay(order)).state == pb.ORDER_STATE_PAID

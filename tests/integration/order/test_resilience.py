@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 
 from pingou.order.v1 import events_pb2 as events
 from pingou.order.v1 import order_pb2 as pb
@@ -10,6 +11,7 @@ from pingou.order.v1 import order_pb2_grpc as pb_grpc
 from prometheus_client import REGISTRY
 
 from libs.core import BusinessLine
+from libs.core.orders import PAYMENT_CONFIRMATION_GRACE
 from libs.database import create_pool, schema_name
 from libs.grpckit import open_channel
 from services.order.bootstrap import build_app
@@ -53,7 +55,11 @@ async def test_two_timeout_jobs_at_once_cancel_each_overdue_order_exactly_once(s
     )
     try:
         # The shared instance's job would take these too: these two jobs race it and each other.
-        await shop.fetch("UPDATE order_mall.orders SET pay_by = now() WHERE order_id = ANY($1::text[])", ids)
+        await shop.fetch(
+            "UPDATE order_mall.orders SET pay_by = now() - $2::interval WHERE order_id = ANY($1::text[])",
+            ids,
+            PAYMENT_CONFIRMATION_GRACE + timedelta(seconds=1),
+        )
         jobs = [
             OrderJobs(lambda: UnitOfWork(pool, MALL, topic_prefix=shop.prefix), policy=OrderPolicy(), batch_size=7)
             for _ in range(2)

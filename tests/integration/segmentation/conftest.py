@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -15,11 +16,12 @@ from pingou.segmentation.v1 import segmentation_pb2_grpc as pb_grpc
 from pydantic import SecretStr
 
 from libs.auth import Role
+from libs.auth.local import LocalKeys
 from libs.core import BusinessLine
 from libs.events import topic_name
 from libs.grpckit import open_channel, service_token_metadata
 from services.segmentation.bootstrap import SegmentationSettings, build_app
-from tests.conftest import Infra, Keys, Mint, fresh_database
+from tests.conftest import Infra, Mint, fresh_database
 from tests.support.database import count
 from tests.support.kafka import publish_events
 from tests.support.notes import running_app
@@ -33,7 +35,7 @@ class Segmentation:
     topic_prefix: str
     mint: Mint
 
-    def token(self, line: BusinessLine, *roles: Role, subject: str = "svc-test") -> list[tuple[str, str]]:
+    def token(self, line: BusinessLine, *roles: Role, subject: str = "accounts") -> list[tuple[str, str]]:
         return service_token_metadata(self.mint(line=line, subject=subject, roles=roles or (Role.SERVICE,)))
 
     async def register(
@@ -66,14 +68,17 @@ class Segmentation:
 
 
 @pytest.fixture(scope="module")
-async def segmentation(infra: Infra, keys: Keys, topic_prefix: str, mint: Mint) -> AsyncIterator[Segmentation]:
+async def segmentation(
+    infra: Infra, keys: LocalKeys, page_token_key: Path, topic_prefix: str, mint: Mint
+) -> AsyncIterator[Segmentation]:
     async with fresh_database(infra) as database_url:
         prefix = f"{topic_prefix}seg{uuid.uuid4().hex[:6]}."
         settings = SegmentationSettings(
             grpc_port=0,
             database_url=database_url,
             kafka_bootstrap_servers=infra.kafka_bootstrap,
-            jwt_public_key_file=keys.public,
+            jwt_key_set_file=keys.key_set_file,
+            page_token_key_file=page_token_key,
             kafka_topic_prefix=prefix,
             identity_link_salt=SecretStr("salt-for-tests-only-0123456789"),
         )

@@ -181,7 +181,7 @@ async def test_bad_input_is_invalid_argument_naming_the_field_and_writes_nothing
     call, fields, reason = CASES[case]
     before = await rows(segmentation)
     with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await call(segmentation, segmentation.token(BusinessLine.PINGOU, Role.SERVICE, Role.OPERATOR))
+        await call(segmentation, segmentation.token(BusinessLine.PINGOU, Role.OPERATOR))
     assert status_of(caught.value) == (grpc.StatusCode.INVALID_ARGUMENT, reason)
     assert set(fields) <= set(fields_of(caught.value))
     assert await rows(segmentation) == before
@@ -217,7 +217,7 @@ async def test_an_unknown_city_is_accepted_as_tier_6_and_counted(segmentation: S
 
 
 async def test_missing_users_and_segments_are_not_found(segmentation: Segmentation) -> None:
-    service = segmentation.token(BusinessLine.PINGOU, Role.SERVICE, Role.OPERATOR)
+    service = segmentation.token(BusinessLine.PINGOU, Role.OPERATOR)
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await segmentation.stub.GetUser(pb.GetUserRequest(user_id="pu_999999999"), metadata=service)
     assert status_of(caught.value) == (grpc.StatusCode.NOT_FOUND, "USER_NOT_FOUND")

@@ -16,7 +16,7 @@ from tests.integration.segmentation.conftest import Segmentation, status_of
 
 pytestmark = pytest.mark.infra
 
-ALL_ROLES = (Role.SERVICE, Role.OPERATOR, Role.ANALYTICS)
+PEOPLE_ROLES = (Role.OPERATOR, Role.ANALYTICS)
 PROTO_LINE = {BusinessLine.MALL: common_pb2.BUSINESS_LINE_MALL, BusinessLine.PINGOU: common_pb2.BUSINESS_LINE_PINGOU}
 Call = Callable[[Segmentation, str, BusinessLine, list[tuple[str, str]]], Awaitable[object]]
 
@@ -65,11 +65,13 @@ async def test_a_token_of_the_other_line_is_denied_and_logged(
         pb.DefineSegmentRequest(line=PROTO_LINE[target_line], segment_id="everyone", rule=pb.SegmentRule()),
         metadata=segmentation.token(target_line, Role.OPERATOR),
     )
-    intruder = segmentation.token(other(target_line), *ALL_ROLES, subject="intruder")
-    with capture_logs() as logs, pytest.raises(grpc.aio.AioRpcError) as caught:
-        await CALLS[rpc](segmentation, target.user_id, target_line, intruder)
-    assert status_of(caught.value) == (grpc.StatusCode.PERMISSION_DENIED, "LINE_MISMATCH")
-    assert any(line["event"] == "cross_line_access_denied" and line["subject"] == "intruder" for line in logs)
+    # No key signs people's roles and the service role together: one intruder of each kind.
+    for subject, roles in (("intruder", PEOPLE_ROLES), ("accounts", (Role.SERVICE,))):
+        intruder = segmentation.token(other(target_line), *roles, subject=subject)
+        with capture_logs() as logs, pytest.raises(grpc.aio.AioRpcError) as caught:
+            await CALLS[rpc](segmentation, target.user_id, target_line, intruder)
+        assert status_of(caught.value) == (grpc.StatusCode.PERMISSION_DENIED, "LINE_MISMATCH")
+        assert any(line["event"] == "cross_line_access_denied" and line["subject"] == subject for line in logs)
     unchanged = await segmentation.get(target.user_id)
     assert unchanged.city == "成都"
     assert (

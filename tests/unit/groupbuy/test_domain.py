@@ -4,15 +4,16 @@ request validation and eligibility."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import replace
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, timezone
 from functools import partial
 
 import pytest
 from pingou.groupbuy.v1 import groupbuy_pb2 as pb
 
 from libs.core import FailedPrecondition, InvalidArgument
-from libs.core.paging import encode_page_token
+from libs.core.paging import PageTokens
 from services.groupbuy.domain.model import (
     INVITE_ALPHABET,
     INVITE_CODE_LENGTH,
@@ -31,7 +32,7 @@ from services.groupbuy.domain.paging import (
     encode_open_groups,
     encode_user_groups,
 )
-from services.groupbuy.entrypoints.grpc_api import validate_join, validate_list_open, validate_open
+from services.groupbuy.entrypoints.validation import validate_join, validate_list_open, validate_open
 from services.groupbuy.service_layer.context import Context
 from services.groupbuy.service_layer.seats import check_eligibility
 
@@ -94,37 +95,47 @@ def test_a_refused_seat_says_why(group: Group, reason: str) -> None:
     assert group.why_no_seat(NOW).reason == reason
 
 
+TOKENS = PageTokens([b"k" * 32], service="groupbuy")
+
+
 def test_page_tokens_round_trip_and_belong_to_their_listing() -> None:
     page = OpenGroupsPage(4, NOW, GROUP.group_id)
-    assert decode_open_groups(encode_open_groups(page, sku_id="sku-1"), sku_id="sku-1") == page
+    assert decode_open_groups(TOKENS, encode_open_groups(TOKENS, page, sku_id="sku-1"), sku_id="sku-1") == page
     mine = UserGroupsPage(NOW, GROUP.group_id)
-    assert decode_user_groups(encode_user_groups(mine, user_id="pu_1"), user_id="pu_1") == mine
+    assert decode_user_groups(TOKENS, encode_user_groups(TOKENS, mine, user_id="pu_1"), user_id="pu_1") == mine
     with pytest.raises(InvalidArgument) as other_sku:
-        decode_open_groups(encode_open_groups(page, sku_id="sku-1"), sku_id="sku-2")
+        decode_open_groups(TOKENS, encode_open_groups(TOKENS, page, sku_id="sku-1"), sku_id="sku-2")
     assert other_sku.value.reason == "INVALID_PAGE_TOKEN"
     with pytest.raises(InvalidArgument):
-        decode_user_groups(encode_open_groups(page, sku_id="pu_1"), user_id="pu_1")
+        decode_user_groups(TOKENS, encode_open_groups(TOKENS, page, sku_id="pu_1"), user_id="pu_1")
+
+
+FAR_WEST = timezone(-timedelta(hours=14))
+LATE = datetime(9999, 12, 31, 23, 59, 59, tzinfo=FAR_WEST)  # after year 9999 in UTC
+EARLY = datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=5)))  # before year 1 in UTC
 
 
 @pytest.mark.parametrize(
-    ("position", "scope"),
+    "page",
     [
-        ([2**40, NOW.isoformat(), GROUP.group_id], "open:sku-1"),  # int4 overflow in the query
-        ([-1, NOW.isoformat(), GROUP.group_id], "open:sku-1"),
-        ([3, "0001-01-01T00:00:00+05:00", GROUP.group_id], "open:sku-1"),  # before year 1 in UTC
-        (["0001-01-01T00:00:00+05:00", GROUP.group_id], "user:pu_1"),
-        (["9999-12-31T23:59:59-05:00", GROUP.group_id], "user:pu_1"),  # after year 9999 in UTC
+        OpenGroupsPage(2**40, NOW, GROUP.group_id),  # int4 overflow in the query
+        OpenGroupsPage(-1, NOW, GROUP.group_id),
+        OpenGroupsPage(3, EARLY, GROUP.group_id),
+        OpenGroupsPage(3, LATE, GROUP.group_id),
+        OpenGroupsPage(3, NOW, "not-a-uuid"),
+        UserGroupsPage(EARLY, GROUP.group_id),
+        UserGroupsPage(LATE, GROUP.group_id),
+        UserGroupsPage(NOW, GROUP.group_id.upper()),
     ],
 )
-def test_a_forged_page_token_out_of_range_is_a_bad_page_token(position: list[str | int], scope: str) -> None:
-    token = encode_page_token(position, scope=scope)
-    decode = (
-        partial(decode_open_groups, sku_id="sku-1")
-        if scope.startswith("open:")
-        else partial(decode_user_groups, user_id="pu_1")
-    )
+def test_a_signed_page_token_out_of_range_is_a_bad_page_token(page: OpenGroupsPage | UserGroupsPage) -> None:
+    decode: Callable[[], object]
+    if isinstance(page, OpenGroupsPage):
+        decode = partial(decode_open_groups, TOKENS, encode_open_groups(TOKENS, page, sku_id="sku-1"), sku_id="sku-1")
+    else:
+        decode = partial(decode_user_groups, TOKENS, encode_user_groups(TOKENS, page, user_id="pu_1"), user_id="pu_1")
     with pytest.raises(InvalidArgument) as refused:
-        decode(token)
+        decode()
     assert refused.value.reason == "INVALID_PAGE_TOKEN"
 
 
@@ -168,6 +179,13 @@ class FakeEligibility:
         self.asked.append("member")
         return self.member
 
+    async def is_registered(self, user_id: str) -> bool:
+        return True
+
+    async def linked_accounts(self, user_id: str) -> list[str]:
+        self.asked.append("linked")
+        return ["mu_7"]
+
 
 def _context(eligibility: FakeEligibility) -> Context:
     return Context(
@@ -188,7 +206,8 @@ def _context(eligibility: FakeEligibility) -> Context:
 async def test_each_eligibility_refusal_has_its_own_reason(new: bool, member: bool, reason: str | None) -> None:
     eligibility = FakeEligibility(new=new, member=member)
     if reason is None:
-        await check_eligibility(_context(eligibility), "pu_1", new_user_only=True, plus_only=True)
+        claims = await check_eligibility(_context(eligibility), "pu_1", new_user_only=True, plus_only=True)
+        assert claims == ("pu_1", "mu_7")  # the new-user seat claims the person's every account
     else:
         with pytest.raises(FailedPrecondition) as refused:
             await check_eligibility(_context(eligibility), "pu_1", new_user_only=True, plus_only=True)

@@ -6,20 +6,20 @@ from pathlib import Path
 
 import pytest
 
-from libs.auth import generate_key_pair
+from libs.auth.local import LocalKeys
 from libs.settings import SettingsError, load_settings
 from services.membership.bootstrap import MembershipSettings
 
 
 @pytest.fixture
 def keys(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> tuple[Path, Path]:
-    private, public = tmp_path / "jwt.key", tmp_path / "jwt.pub"
-    generate_key_pair(private, public)
+    local = LocalKeys.make(tmp_path / "keys", ["membership"])
+    private, public = local.service_key_file("membership"), local.service_key_file("membership").with_suffix(".pub")
     for name, value in {
         "GRPC_PORT": "50054",
         "DATABASE_URL": "postgresql://u:p@127.0.0.1:5432/db",
         "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9092",
-        "JWT_PUBLIC_KEY_FILE": str(public),
+        "JWT_KEY_SET_FILE": str(local.key_set_file),
         "SEGMENTATION_ADDRESS": "127.0.0.1:50053",
         "SERVICE_SIGNING_KEY_FILE": str(private),
     }.items():

@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from libs.core import BusinessLine, FailedPrecondition, InvalidArgument
-from libs.core.paging import decode_page_token, encode_page_token
+from libs.core.orders import PAYMENT_CONFIRMATION_GRACE
+from libs.core.paging import PageTokens
 from services.order.domain.model import (
     TRANSITIONS,
     Channel,
@@ -24,8 +25,8 @@ from services.order.domain.model import (
     price_mall_items,
     refund_backoff,
 )
+from services.order.entrypoints.grpc_api import ORDERS_PAGE, orders_in_state_scope, user_orders_scope
 from services.order.service_layer.payments import PaymentConfirmation, payment_outcome
-from services.order.service_layer.policy import OrderPolicy
 
 S = OrderState
 NOW = datetime(2026, 6, 18, 12, 0, tzinfo=UTC)
@@ -120,14 +121,16 @@ def _payment(order: Order, **changes: object) -> PaymentConfirmation:
 
 
 def test_a_payment_is_judged_by_intent_currency_amount_and_the_providers_clock() -> None:
-    order, policy = _order(), OrderPolicy(hold_margin=timedelta(minutes=5))
+    order = _order()
 
     def outcome(payment: PaymentConfirmation, *, of: Order = order, received: datetime = NOW) -> str:
-        return payment_outcome(of, payment, now=received, policy=policy)
+        return payment_outcome(of, payment, now=received)
 
     assert outcome(_payment(order)) == "accepted"  # paid at the last moment: in time
-    # Confirmed late but paid in time counts, while catalog surely still holds the stock.
+    # Paid in time and confirmed late counts, up to the grace every payment timer waits out.
     assert outcome(_payment(order), received=NOW + timedelta(minutes=2)) == "accepted"
+    assert outcome(_payment(order), received=NOW + PAYMENT_CONFIRMATION_GRACE) == "accepted"
+    assert outcome(_payment(order), received=NOW + PAYMENT_CONFIRMATION_GRACE + timedelta(microseconds=1)) == "late"
     assert outcome(_payment(order), received=NOW + timedelta(minutes=3)) == "late"
     assert outcome(_payment(order, paid_at=NOW + timedelta(seconds=1))) == "late"
     assert outcome(_payment(order, amount_minor=2499)) == "amount_mismatch"
@@ -138,11 +141,17 @@ def test_a_payment_is_judged_by_intent_currency_amount_and_the_providers_clock()
 
 
 def test_a_page_token_only_works_for_the_listing_it_came_from() -> None:
-    token = encode_page_token(["2026-06-18T12:00:00+00:00", "mo_x"], scope="user:mu_1")
-    assert decode_page_token(token, scope="user:mu_1", shape=(str, str)) == ["2026-06-18T12:00:00+00:00", "mo_x"]
-    for scope, shape in (("user:mu_2", (str, str)), ("user:mu_1", (str, int)), ("user:mu_1", (str,))):
+    tokens = PageTokens([b"k" * 32], service="order")
+    order_id = order_id_for(BusinessLine.MALL, "mu_1", "k-1")
+    position = (datetime(2026, 6, 18, 12, 0, 0, 123456, tzinfo=UTC), order_id)
+    token = tokens.encode(ORDERS_PAGE, position, scope=user_orders_scope("mu_1"))
+    assert tokens.decode(ORDERS_PAGE, token, scope=user_orders_scope("mu_1")) == position
+    for scope in (user_orders_scope("mu_2"), orders_in_state_scope(BusinessLine.MALL, OrderState.PAID, None)):
         with pytest.raises(InvalidArgument) as refused:
-            decode_page_token(token, scope=scope, shape=shape)
+            tokens.decode(ORDERS_PAGE, token, scope=scope)
         assert refused.value.reason == "INVALID_PAGE_TOKEN"
+    refund = (position[0], new_refund_id(BusinessLine.MALL))  # an id, but not an order's
     with pytest.raises(InvalidArgument):
-        decode_page_token("%%%not-base64", scope="user:mu_1", shape=(str, str))
+        tokens.decode(ORDERS_PAGE, tokens.encode(ORDERS_PAGE, refund, scope="user:mu_1"), scope="user:mu_1")
+    with pytest.raises(InvalidArgument):
+        tokens.decode(ORDERS_PAGE, "%%%not-base64", scope="user:mu_1")

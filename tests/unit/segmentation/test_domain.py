@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from libs.core import BusinessLine, InvalidArgument, format_user_id, user_line
+from libs.core.paging import PageTokens
 from services.segmentation.domain.cities import UNKNOWN_TIER, CityTiers
 from services.segmentation.domain.identity import identity_hash, normalize
 from services.segmentation.domain.model import Channel, IdentityKind, SegmentRule, check_segment_definition
@@ -85,14 +86,26 @@ def test_segment_ids_are_slugs(segment_id: str) -> None:
         check_segment_definition(segment_id, "", SegmentRule())
 
 
+TOKENS = PageTokens([b"k" * 32], service="segmentation")
+
+
 def test_page_tokens_round_trip_and_refuse_tampering() -> None:
     token = PageToken("tier-3-6", 2, 1000042)
-    assert PageToken.decode(token.encode(), segment_id="tier-3-6") == token
-    for forged in ("", "!!!", "WzEsMiwzXQ", token.encode()[:-2]):
+    assert PageToken.decode(TOKENS, token.encode(TOKENS), segment_id="tier-3-6") == token
+    for forged in ("", "!!!", "WzEsMiwzXQ", token.encode(TOKENS)[:-2]):
         with pytest.raises(InvalidArgument):
-            PageToken.decode(forged, segment_id="tier-3-6")
-    with pytest.raises(InvalidArgument, match="another listing"):
-        PageToken.decode(token.encode(), segment_id="plus")
+            PageToken.decode(TOKENS, forged, segment_id="tier-3-6")
+    with pytest.raises(InvalidArgument, match="not a page token of this listing"):
+        PageToken.decode(TOKENS, token.encode(TOKENS), segment_id="plus")
+
+
+@pytest.mark.parametrize(
+    "position",
+    [PageToken("plus", 2**40, 0), PageToken("plus", 0, 0), PageToken("plus", 1, -1), PageToken("plus", 1, 2**63)],
+)
+def test_a_signed_page_token_beyond_its_columns_is_refused(position: PageToken) -> None:
+    with pytest.raises(InvalidArgument, match="names no position of this listing"):
+        PageToken.decode(TOKENS, position.encode(TOKENS), segment_id="plus")
 
 
 def test_user_ids_carry_their_line() -> None:

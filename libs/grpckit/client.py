@@ -11,6 +11,7 @@ import grpc
 from opentelemetry.instrumentation.grpc import aio_client_interceptors
 
 from libs.grpckit.server import MAX_MESSAGE_BYTES
+from libs.grpckit.tls import ClientTls, channel_credentials, client_tls
 
 MetadataProvider = Callable[[], Sequence[tuple[str, str]]]
 
@@ -79,8 +80,10 @@ def open_channel(
     default_timeout: float = 2.0,
     metadata: MetadataProvider | None = None,
     max_send_bytes: int = MAX_MESSAGE_BYTES,
+    tls: ClientTls | None = None,
 ) -> grpc.aio.Channel:
-    """An insecure channel (the mesh provides TLS in production) with the platform's call defaults."""
+    """A channel with the platform's call defaults: TLS as `tls` says, else as this process is configured
+    (libs.grpckit.tls.use_client_tls, from TLS_CA_FILE), else plaintext."""
     options = [
         ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
         ("grpc.max_send_message_length", max_send_bytes),
@@ -88,5 +91,7 @@ def open_channel(
         ("grpc.service_config", _retry_service_config(idempotent_methods)),
     ]
     interceptors = [_CallDefaults(default_timeout, metadata), *aio_client_interceptors()]  # type: ignore[no-untyped-call]  # untyped library
-    channel: grpc.aio.Channel = grpc.aio.insecure_channel(target, options=options, interceptors=interceptors)
-    return channel
+    tls = tls or client_tls()
+    if tls is None:
+        return grpc.aio.insecure_channel(target, options=options, interceptors=interceptors)
+    return grpc.aio.secure_channel(target, channel_credentials(tls), options=options, interceptors=interceptors)

@@ -16,6 +16,7 @@ from grpc_health.v1.health import aio as health_aio
 from libs.auth import TokenVerifier
 from libs.grpckit.interceptors import PlatformInterceptor
 from libs.grpckit.reflection import enable_reflection
+from libs.grpckit.tls import ClientTls, ServerTls, server_credentials, use_client_tls
 from libs.grpckit.validation import Validator
 from libs.logs import get_logger
 from libs.metrics import serve_metrics
@@ -74,7 +75,11 @@ class RunningServer:
             [*self.app.service_names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name], self.server
         )
         address = f"{self.settings.grpc_host}:{self.settings.grpc_port}"
-        self.port = self.server.add_insecure_port(address)
+        tls = server_tls(self.settings)
+        if tls is None:
+            self.port = self.server.add_insecure_port(address)
+        else:
+            self.port = self.server.add_secure_port(address, server_credentials(tls))
         await self.server.start()
         self._workers = [asyncio.create_task(self._supervise(worker)) for worker in self.app.workers]
         for name in ("", *self.app.service_names):
@@ -110,6 +115,7 @@ class RunningServer:
 async def run_app(build: Callable[[], Awaitable[GrpcApp]], settings: ServiceSettings) -> None:
     """Build the app, serve until SIGTERM or SIGINT, then shut down gracefully. The signal handlers are
     installed first, so a stop requested while migrations run is honoured instead of killing the process."""
+    use_client_tls(client_tls_of(settings))  # before build(): the app opens its channels there
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -126,6 +132,18 @@ async def run_app(build: Callable[[], Awaitable[GrpcApp]], settings: ServiceSett
     await stop.wait()
     log.info("shutdown_requested", grace_seconds=settings.shutdown_grace_seconds)
     await running.stop()
+
+
+def server_tls(settings: ServiceSettings) -> ServerTls | None:
+    if settings.tls_cert_file is None or settings.tls_key_file is None:
+        return None
+    return ServerTls(settings.tls_cert_file, settings.tls_key_file, settings.tls_client_ca_file)
+
+
+def client_tls_of(settings: ServiceSettings) -> ClientTls | None:
+    if settings.tls_ca_file is None:
+        return None
+    return ClientTls(settings.tls_ca_file, settings.tls_cert_file, settings.tls_key_file)
 
 
 def check_every_method_validated(app: GrpcApp) -> None:

@@ -15,7 +15,7 @@ from typing import Annotated, Literal, TypeVar
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from pydantic import AfterValidator, BeforeValidator, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BeforeValidator, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from libs.auth.keys import KeySet
@@ -39,6 +39,13 @@ def _holds_a_private_key(value: Path) -> Path:
 
 # The key a service signs its own short-lived service tokens with, for the services it calls.
 PrivateKeyFile = Annotated[Path, AfterValidator(_holds_a_private_key)]
+def _is_a_file(value: Path) -> Path:
+    if not value.is_file():
+        raise ValueError(f"no such file: {value}")
+    return value
+
+
+ExistingFile = Annotated[Path, AfterValidator(_is_a_file)]
 # Where another service answers: host:port.
 ServiceAddress = Annotated[str, Field(pattern=r"^\S+:[0-9]{1,5}$")]
 
@@ -88,6 +95,14 @@ class ServiceSettings(BaseSettings):
     log_format: Literal["auto", "json", "console"] = "auto"
     metrics_port: int | None = Field(default=None, ge=1, le=65535)
     otel_exporter_otlp_endpoint: str | None = None
+    # Transport security (off, plaintext, unless set): this service's certificate and key serve TLS on its
+    # port; with TLS_CLIENT_CA_FILE its clients must present a certificate from that CA (mutual TLS);
+    # TLS_CA_FILE turns TLS on for its calls to other services (verified against that CA, presenting its
+    # own certificate). Files are PEM, reloaded when they change.
+    tls_cert_file: ExistingFile | None = None
+    tls_key_file: ExistingFile | None = None
+    tls_client_ca_file: ExistingFile | None = None
+    tls_ca_file: ExistingFile | None = None
 
     @field_validator("served_lines", mode="before")
     @classmethod
@@ -102,6 +117,14 @@ class ServiceSettings(BaseSettings):
         if not value:
             raise ValueError("name at least one business line")
         return value
+
+    @model_validator(mode="after")
+    def _tls_files_go_together(self) -> ServiceSettings:
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise ValueError("TLS_CERT_FILE and TLS_KEY_FILE: set both or neither")
+        if self.tls_client_ca_file is not None and self.tls_cert_file is None:
+            raise ValueError("TLS_CLIENT_CA_FILE: mutual TLS needs TLS_CERT_FILE and TLS_KEY_FILE too")
+        return self
 
     @field_validator("jwt_key_set_file")
     @classmethod

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +60,7 @@ class Platform:
     settings: GroupbuySettings
     mint: Mint
     server: RunningServer
+    ports: dict[str, int] = field(default_factory=dict)  # where each service of the platform answers
 
     @property
     def database_url(self) -> str:
@@ -327,7 +328,8 @@ async def platform(
         settings = groupbuy_settings(running.common, running.ports, keys, groupbuy_options)
         groupbuy = await start_groupbuy(settings)
         async with open_channel(f"127.0.0.1:{groupbuy.port}", default_timeout=30) as channel:
-            platform = Platform(pb_grpc.GroupbuyServiceStub(channel), running.shop, settings, mint, groupbuy)
+            ports = {**running.ports, "groupbuy": groupbuy.port}
+            platform = Platform(pb_grpc.GroupbuyServiceStub(channel), running.shop, settings, mint, groupbuy, ports)
             try:
                 yield platform
             finally:

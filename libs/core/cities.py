@@ -1,4 +1,6 @@
-"""City tiers from the data file shipped with the service (data/city_tiers.csv names its ranking).
+"""City tiers (1 to 6) from the table shipped beside this module (data/city_tiers.csv names its ranking),
+shared by the services that place users and orders in a tier: segmentation (a user's city) and analytics
+(an order's shipping city), so both put a city in the same tier.
 
 Cities in the file are tiers 1 to 5; anything else (county-level towns, misspellings, foreign cities)
 is tier 6 and reported as unknown, so analysts can see how much falls outside the table.
@@ -11,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 UNKNOWN_TIER = 6
-DEFAULT_FILE = Path(__file__).resolve().parents[1] / "data" / "city_tiers.csv"
+DEFAULT_FILE = Path(__file__).resolve().parent / "data" / "city_tiers.csv"
 # Suffixes of official names that the file's short names leave out.
 _SUFFIXES = ("特别行政区", "朝鲜族自治州", "自治州", "地区", "市", "盟")
 

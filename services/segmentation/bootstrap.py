@@ -16,7 +16,7 @@ from libs.events import IdempotentConsumer, ensure_topics, line_relays, topic_na
 from libs.grpckit import GrpcApp
 from libs.settings import PageTokenKeyFile, ServiceNames, ServiceSettings
 from services.segmentation.adapters.rules_sql import IDENTITY_SCHEMA
-from services.segmentation.domain.cities import DEFAULT_FILE, CityTiers
+from libs.core.cities import DEFAULT_FILE, CityTiers
 from services.segmentation.entrypoints.grpc_api import SegmentationServicer
 from services.segmentation.entrypoints.validation import SERVICE, VALIDATORS
 from services.segmentation.service_layer.profiles import profile_handlers

@@ -16,7 +16,7 @@ from libs.auth import Role, authorize_user_access, current_principal, limit_serv
 from libs.convert import LINE_FROM_PROTO, LINE_TO_PROTO, optional_timestamp
 from libs.core import BusinessLine
 from libs.core.paging import PageTokens
-from services.segmentation.domain.cities import CityTiers
+from libs.core.cities import CityTiers
 from services.segmentation.domain.model import (
     Segment,
     SegmentRule,

@@ -6,7 +6,7 @@ import pytest
 
 from libs.core import BusinessLine, InvalidArgument, format_user_id, user_line
 from libs.core.paging import PageTokens
-from services.segmentation.domain.cities import UNKNOWN_TIER, CityTiers
+from libs.core.cities import UNKNOWN_TIER, CityTiers
 from services.segmentation.domain.identity import identity_hash, normalize
 from services.segmentation.domain.model import Channel, IdentityKind, SegmentRule, check_segment_definition
 from services.segmentation.domain.paging import PageToken

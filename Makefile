@@ -11,7 +11,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 PROTOS := $(shell find protos -name '*.proto' | sort)
 GENERATED := libs/generated
 
-.PHONY: up down status clean test lint bench protos venv token help
+.PHONY: up down status clean test lint bench demo protos venv token help
 
 help:
 	@echo "make up      set up and start PostgreSQL, Kafka and every service (PROFILE=$(PROFILE))"
@@ -20,14 +20,17 @@ help:
 	@echo "make test    the whole test suite on its own PostgreSQL and Kafka"
 	@echo "make lint    ruff and mypy --strict"
 	@echo "make bench   the join path under load beside its ceilings (starts the platform if needed)"
+	@echo "make demo    a simulated group-buying day: progress, KPI table, PNG chart, invariant check (DEMO_ARGS=--scale 2)"
 	@echo "make token   print a local token: make token SUB=pu_1 LINE=pingou ROLE=user (ROLE=service: SUB names the service)"
 
-$(VENV)/.installed: requirements.lock
+$(VENV)/.installed: requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.lock
 	# Put the repository and the generated code on the import path of every tool in the venv.
 	printf '%s\n%s\n' "$(CURDIR)" "$(CURDIR)/$(GENERATED)" \
 	  > "$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/pingou-platform.pth"
+	# The project itself, for its console script `pingou` (the CLI); its build backend is in the lock.
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	touch $@
 
 venv: $(VENV)/.installed
@@ -65,12 +68,17 @@ test: protos
 lint: protos
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
-	$(PY) -m mypy libs services deploy tests
+	$(PY) -m mypy libs services deploy tests cli ops simulator
 
 # The benchmark of SPEC 6 against the platform of `make up` (started when it does not run); BENCH_ARGS=...
 # passes options (--seconds, --output). Writes bench/results/latest.json.
 bench: protos
 	$(PY) -m bench --profile $(PROFILE) $(BENCH_ARGS)
+
+# The group-buying day simulator of SPEC 7 against the platform of `make up` (started when it does not run);
+# DEMO_ARGS=... passes options (--scale, --seconds, --seed, --output, --await-failures). Exits 1 on a violation.
+demo: protos
+	$(PY) -m simulator --profile $(PROFILE) $(DEMO_ARGS)
 
 SUB ?= operator-1
 LINE ?= pingou

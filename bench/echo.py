@@ -8,6 +8,7 @@ import grpc
 from pingou.bench.v1 import echo_pb2, echo_pb2_grpc
 
 from libs.grpckit import GrpcApp, Violations
+from libs.grpckit.access import ANY_ROLE, CALLERS_LINE, Access
 from libs.grpckit.main import service_main
 from libs.settings import ServiceSettings
 
@@ -39,6 +40,7 @@ async def build_app(settings: EchoSettings) -> GrpcApp:
         register=lambda server: echo_pb2_grpc.add_EchoServiceServicer_to_server(servicer, server),
         service_names=[FULL_NAME],
         validators={f"/{FULL_NAME}/Echo": validate_echo},
+        access={f"/{FULL_NAME}/Echo": Access(roles=ANY_ROLE, line=CALLERS_LINE)},
     )
 
 

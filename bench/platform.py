@@ -1,19 +1,19 @@
 """The running platform the benchmark measures: where each service answers, its database and broker, the
-key that mints operator tokens, and the processes whose CPU and memory are counted."""
+key that mints operator tokens (ops/platform.py, shared with the simulator), and the processes whose CPU
+and memory are counted."""
 
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import asyncpg
 
+import ops.platform
 from bench.processes import Tracked, parent_of
-from deploy.local import infra, services
+from deploy.local import services
 from libs.auth import Role
 from libs.auth.local import LocalKeys
 from libs.core import BusinessLine
@@ -65,22 +65,17 @@ async def tracked_parts(
 
 
 def local_platform(profile: str) -> Platform:
-    """The platform of `make up` (started here when it does not run yet: `up` reuses what runs)."""
-    subprocess.run([sys.executable, "-m", "deploy.local", "up", "--profile", profile], check=True)
-    data_dir = infra.data_dir(profile)
-    endpoints = dict(
-        line.split("=", 1) for line in (data_dir / "endpoints.env").read_text().splitlines() if "=" in line
-    )
-    database_url = endpoints["DATABASE_URL"]
+    """The platform of `make up` (started when it does not run yet: ops.platform), with its processes."""
+    running = ops.platform.running(profile)
     service_pids = {
-        spec.name: pid for spec in services.SERVICES if (pid := _pid(data_dir / "run" / f"{spec.name}.pid"))
+        spec.name: pid for spec in services.SERVICES if (pid := _pid(running.data_dir / "run" / f"{spec.name}.pid"))
     }
-    parts = asyncio.run(tracked_parts(database_url, service_pids, _pid(data_dir / "kafka" / "kafka.pid")))
+    kafka_pid = _pid(running.data_dir / "kafka" / "kafka.pid")
     return Platform(
-        addresses={spec.name: f"{services.HOST}:{spec.port}" for spec in services.SERVICES},
-        database_url=database_url,
-        kafka_bootstrap=endpoints["KAFKA_BOOTSTRAP_SERVERS"],
-        keys=LocalKeys(data_dir / "keys"),
-        logs=data_dir / "logs",
-        parts=parts,
+        addresses=running.addresses,
+        database_url=running.database_url,
+        kafka_bootstrap=running.kafka_bootstrap,
+        keys=running.keys,
+        logs=running.data_dir / "logs",
+        parts=asyncio.run(tracked_parts(running.database_url, service_pids, kafka_pid)),
     )

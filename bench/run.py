@@ -26,6 +26,7 @@ from bench.ghz import GHZ_VERSION, LoadResult, ghz_binary, run_ghz
 from bench.platform import Platform
 from bench.processes import Tracked, alive, cpu_snapshot, cpu_spent, memory_mib
 from deploy.local import services
+from ops.checks import connect, invariant_violations, wait_until_idle
 
 JOIN = "pingou.groupbuy.v1.GroupbuyService.JoinGroup"
 GET_GROUP = "pingou.groupbuy.v1.GroupbuyService.GetGroup"
@@ -121,7 +122,7 @@ def _machine(platform: Platform) -> dict[str, Any]:
 
 
 async def _postgres_version(database_url: str) -> str:
-    connection = await checks.connect(database_url)
+    connection = await connect(database_url)
     try:
         return str(await connection.fetchval("SHOW server_version"))
     finally:
@@ -171,7 +172,7 @@ def run_bench(platform: Platform, settings: BenchSettings, say: Say) -> dict[str
     ghz_binary()  # built before anything is timed
 
     say("waiting for the platform to be idle, then measuring its idle CPU")
-    asyncio.run(checks.wait_until_idle(platform.database_url))
+    asyncio.run(wait_until_idle(platform.database_url))
     idle_total, idle_parts = idle_cpu_percent(platform.parts, settings.idle_seconds)
 
     say("ceiling: echo through the server stack")
@@ -194,7 +195,7 @@ def run_bench(platform: Platform, settings: BenchSettings, say: Say) -> dict[str
     hot = asyncio.run(
         scenario.open_groups(groupbuy, token, leaders=leaders[count:], sku_ids=skus[SPREAD_SKUS:], run=run)
     )
-    asyncio.run(checks.wait_until_idle(platform.database_url))
+    asyncio.run(wait_until_idle(platform.database_url))
 
     offsets_before = asyncio.run(checks.topic_offsets(platform.kafka_bootstrap, f"{platform.topic_prefix}pingou."))
     since = datetime.now(UTC)
@@ -204,7 +205,7 @@ def run_bench(platform: Platform, settings: BenchSettings, say: Say) -> dict[str
         say(f"load: JoinGroup, every caller on one SKU ({count} groups)")
         hot_joins, _ = _join_phase(platform, settings, token, hot, run=run)
         say("waiting for every event to reach every consumer")
-        drained_s = asyncio.run(checks.wait_until_idle(platform.database_url))
+        drained_s = asyncio.run(wait_until_idle(platform.database_url))
     offsets_after = asyncio.run(checks.topic_offsets(platform.kafka_bootstrap, f"{platform.topic_prefix}pingou."))
     events = asyncio.run(checks.events_between(platform.kafka_bootstrap, offsets_before, offsets_after))
     lags, all_lags = asyncio.run(checks.event_lags(platform.database_url, events, since=since))
@@ -219,7 +220,7 @@ def run_bench(platform: Platform, settings: BenchSettings, say: Say) -> dict[str
         seconds=settings.seconds,
     )
     say("invariants")
-    violations = asyncio.run(checks.invariant_violations(platform.database_url))
+    violations = asyncio.run(invariant_violations(platform.database_url))
 
     joined = max(joins.count - joins.errors, 1)
     return {

@@ -46,6 +46,7 @@ SERVICES: tuple[ServiceSpec, ...] = (
     ServiceSpec("membership", "services.membership", port=20054, metrics_port=9154),
     ServiceSpec("order", "services.order", port=20055, metrics_port=9155),
     ServiceSpec("groupbuy", "services.groupbuy", port=20052, metrics_port=9152),
+    ServiceSpec("analytics", "services.analytics", port=20056, metrics_port=9156),  # reads every topic: last
 )
 
 

@@ -6,7 +6,7 @@ service's by its own. Services hold the key set's public halves and their own ke
 makes local keys and mints tokens with them for development and tests (local.py).
 """
 
-from libs.auth.policy import authorize_user_access, limit_services, require_line, require_role, require_service
+from libs.auth.policy import limit_services, require_line, require_role, require_service
 from libs.auth.principal import Principal, Role, current_principal, use_principal
 from libs.auth.service_tokens import ServiceCredentials
 from libs.auth.tokens import TokenIssuer, TokenVerifier, generate_key_pair
@@ -17,7 +17,6 @@ __all__ = [
     "ServiceCredentials",
     "TokenIssuer",
     "TokenVerifier",
-    "authorize_user_access",
     "current_principal",
     "generate_key_pair",
     "limit_services",

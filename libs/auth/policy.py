@@ -1,9 +1,10 @@
-"""Authorization checks every service uses, so line isolation is enforced the same way everywhere."""
+"""Authorization checks every service uses, so line isolation is enforced the same way everywhere: the
+platform interceptor applies them as each method's access rule declares (libs.grpckit.access)."""
 
 from __future__ import annotations
 
 from libs.auth.principal import Principal, Role
-from libs.core import BusinessLine, PermissionDenied, user_line
+from libs.core import BusinessLine, PermissionDenied
 from libs.logs import get_logger
 
 log = get_logger(__name__)
@@ -27,20 +28,6 @@ def require_role(principal: Principal, *roles: Role) -> None:
         wanted = ", ".join(sorted(role.value for role in roles))
         log.warning("role_denied", subject=principal.subject, roles=sorted(principal.roles), wanted=wanted)
         raise PermissionDenied(f"this call needs one of the roles: {wanted}", reason="ROLE_REQUIRED")
-
-
-def authorize_user_access(
-    principal: Principal, user_id: str, *, roles: tuple[Role, ...], allow_self: bool = False
-) -> BusinessLine:
-    """The check in front of every call that names a user: the id must be well formed, its line must be
-    the caller's line (PERMISSION_DENIED, logged, otherwise), and the caller must hold one of `roles`
-    or, with `allow_self`, be that user. Returns the user's line."""
-    line = user_line(user_id)
-    require_line(principal, line)
-    if allow_self and principal.subject == user_id and principal.has_role(Role.USER):
-        return line
-    require_role(principal, *roles)
-    return line
 
 
 def require_service(principal: Principal, callers: frozenset[str], action: str) -> None:

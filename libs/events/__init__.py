@@ -3,7 +3,7 @@ consumer with its dead-letter topic, and topic administration. See SPEC section 
 
 from pathlib import Path
 
-from libs.events.consumer import ConsumedEvent, IdempotentConsumer
+from libs.events.consumer import ApplyTogether, ConsumedEvent, IdempotentConsumer
 from libs.events.envelope import build_envelope, dead_letter_topic, topic_name
 from libs.events.outbox import OutboxEvent, OutboxRows, append_event, append_events, outbox_rows
 from libs.events.relay import OutboxRelay, line_relays
@@ -14,6 +14,7 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 __all__ = [
     "MIGRATIONS",
+    "ApplyTogether",
     "ConsumedEvent",
     "IdempotentConsumer",
     "OutboxEvent",

@@ -2,9 +2,10 @@
 are committed only after that, and poison messages go to the dead-letter topic with the error.
 
 The events of a polled batch are applied together, in one transaction (one inbox statement for all of
-them, then each handler in order on the same connection): a transaction per event costs more than most
-effects. Should any of them fail, the batch is rolled back and its events applied one by one, each in
-its own transaction with its own retries, so one bad event still costs only itself.
+them, then each handler in order on the same connection, or all of them in one call of `apply_together`
+where a consumer has set-based effects): a transaction per event costs more than most effects. Should any
+of them fail, the batch is rolled back and its events applied one by one, each in its own transaction with
+its own retries, so one bad event still costs only itself.
 
 A message is poison when it is not an envelope, its payload does not decode, or its handler keeps
 failing on it (`max_attempts`). Infrastructure errors (Postgres unreachable, a serialization conflict)
@@ -90,6 +91,14 @@ class ConsumedEvent:
 
 
 Handler = Callable[[asyncpg.Connection, ConsumedEvent], Awaitable[None]]
+# Applies many events at once (a statement per kind of effect, not per event), in one transaction.
+ApplyTogether = Callable[[asyncpg.Connection, Sequence[ConsumedEvent]], Awaitable[None]]
+
+
+def _producer_links(batch: Sequence[tuple[ConsumerRecord[Any, Any], ConsumedEvent]]) -> list[trace.Link]:
+    """Links from a batch's one span to the span that produced each of its events."""
+    contexts = [trace.get_current_span(extract_context(record.headers)).get_span_context() for record, _ in batch]
+    return [trace.Link(context) for context in contexts if context.is_valid]
 
 
 class PoisonMessage(Exception):
@@ -108,6 +117,7 @@ class IdempotentConsumer:
         max_attempts: int = 3,
         retry_pause: float = 0.2,
         inbox_retention: timedelta = timedelta(days=14),  # longer than any topic's retention (7 days)
+        apply_together: ApplyTogether | None = None,
     ):
         self.name = name  # the consumer group and the inbox scope
         self._pool = pool
@@ -117,6 +127,10 @@ class IdempotentConsumer:
         self._max_attempts = max_attempts
         self._retry_pause = retry_pause
         self._inbox_retention = inbox_retention
+        # Given, the new events of a batch go to it in one call (in their order) rather than to their handlers
+        # one by one; `handlers` still names the types consumed and applies an event alone when the batch is
+        # retried one event at a time.
+        self._apply_many = apply_together
         self._positions: dict[TopicPartition, int] = {}
         self._last_purge = time.monotonic()
 
@@ -215,9 +229,14 @@ class IdempotentConsumer:
                 [event.offset for event in events],
             )
             claimed = {row["event_id"] for row in rows}
-            for record, event in batch:
-                if uuid.UUID(event.envelope.event_id) not in claimed:
-                    continue
+            new = [(record, event) for record, event in batch if uuid.UUID(event.envelope.event_id) in claimed]
+            if self._apply_many is not None and new:
+                with _tracer.start_as_current_span(
+                    f"consume {new[0][0].topic}", links=_producer_links(new), kind=SpanKind.CONSUMER
+                ):
+                    await self._apply_many(connection, [event for _, event in new])
+                return len(claimed)
+            for record, event in new:
                 _, handler = self._handlers[event.envelope.payload.TypeName()]
                 with _tracer.start_as_current_span(
                     f"consume {record.topic}", context=extract_context(record.headers), kind=SpanKind.CONSUMER

@@ -1,7 +1,7 @@
 """The platform's server interceptor: the call's span, authentication, line check, validation (what every
-request must be, `wellformed`, then the method's own validator), error mapping, one log line and metrics
-per call. Each method's handler is wrapped once, when its first call comes, and the wrapper is kept: a
-call pays for one Python frame, not for building a handler.
+request must be, `wellformed`, then the method's own validator), the method's access rule (`access.py`),
+error mapping, one log line and metrics per call. Each method's handler is wrapped once, when its first
+call comes, and the wrapper is kept: a call pays for one Python frame, not for building a handler.
 
 The span is started here rather than by OpenTelemetry's own gRPC server interceptor: one layer less on
 every call (the trace context still comes from the caller's `traceparent` metadata)."""
@@ -21,6 +21,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from libs.auth import Principal, TokenVerifier, use_principal
 from libs.core import BusinessLine, DomainError, InvalidArgument, PermissionDenied, Unauthenticated
+from libs.grpckit.access import Access, Admitted
 from libs.grpckit.errors import status_for
 from libs.grpckit.validation import Validator
 from libs.grpckit.wellformed import WellFormed
@@ -43,12 +44,16 @@ class PlatformInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # 
         verifier: TokenVerifier,
         served_lines: Collection[BusinessLine],
         validators: Mapping[str, Validator],
+        access: Mapping[str, Access],
+        callers: Mapping[str, frozenset[str]],
         multiline_fields: Collection[str] = (),
     ):
         self._verifier = verifier
         self._well_formed = WellFormed(multiline_fields=multiline_fields)
         self._served_lines = frozenset(served_lines)
         self._validators = dict(validators)
+        self._access = dict(access)
+        self._callers = dict(callers)  # setting name (`lease_callers`) -> the service identities it names
         self._wrapped: dict[str, grpc.RpcMethodHandler] = {}
 
     async def intercept_service(
@@ -79,6 +84,10 @@ class PlatformInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # 
 
     def _wrap(self, method: str, behavior: UnaryBehavior, deserialize: Callable[[bytes], Any] | None) -> UnaryBehavior:
         validator = self._validators.get(method)
+        rule = self._access.get(method)
+        named = rule.callers if rule is not None else None
+        # A setting the server did not resolve names no one: fail closed.
+        callers = self._callers.get(named, frozenset()) if named is not None else frozenset()
         well_formed = self._well_formed.check
         service, _, name = method.lstrip("/").partition("/")
         span_attributes = {"rpc.system": "grpc", "rpc.service": service, "rpc.method": name}
@@ -100,7 +109,11 @@ class PlatformInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # 
                         well_formed(request)
                         if validator is not None:
                             validator(request)
-                        return await behavior(request, context)
+                        if rule is None:  # the server does not start so; refused all the same
+                            raise PermissionDenied(f"{method} has no access rule", reason="NO_ACCESS_RULE")
+                        as_owner = rule.authorize(principal, request, callers=callers, method=name)
+                        with Admitted(as_owner):
+                            return await behavior(request, context)
                 except DomainError as error:
                     status = status_for(error)
                     code = status.code

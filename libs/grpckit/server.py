@@ -14,6 +14,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1.health import aio as health_aio
 
 from libs.auth import TokenVerifier
+from libs.grpckit.access import Access
 from libs.grpckit.interceptors import PlatformInterceptor
 from libs.grpckit.reflection import enable_reflection
 from libs.grpckit.tls import ClientTls, ServerTls, server_credentials, use_client_tls
@@ -42,6 +43,8 @@ class GrpcApp:
     register: Callable[[grpc.aio.Server], None]
     service_names: Sequence[str]
     validators: Mapping[str, Validator] = field(default_factory=dict)
+    # Who may call each method (libs.grpckit.access); a method without a rule keeps the server from starting.
+    access: Mapping[str, Access] = field(default_factory=dict)
     # Full names of free-text request fields where line breaks and tabs are allowed (libs.grpckit.wellformed).
     multiline_fields: Collection[str] = ()
     workers: Sequence[Worker] = ()  # long-running loops: outbox relays, event consumers, timers
@@ -59,6 +62,8 @@ class RunningServer:
                     verifier=TokenVerifier.from_file(settings.jwt_key_set_file),
                     served_lines=settings.served_lines,
                     validators=app.validators,
+                    access=app.access,
+                    callers=named_callers(app, settings),
                     multiline_fields=app.multiline_fields,
                 ),
             ],
@@ -69,6 +74,7 @@ class RunningServer:
 
     async def start(self) -> int:
         check_every_method_validated(self.app)
+        check_every_method_authorized(self.app)
         self.app.register(self.server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         enable_reflection(
@@ -146,14 +152,40 @@ def client_tls_of(settings: ServiceSettings) -> ClientTls | None:
     return ClientTls(settings.tls_ca_file, settings.tls_cert_file, settings.tls_key_file)
 
 
+def method_names(app: GrpcApp) -> list[str]:
+    """The full names (`/pingou.x.v1.XService/Method`) of every method of the app's services."""
+    pool = descriptor_pool.Default()
+    return [
+        f"/{service}/{method.name}"
+        for service in app.service_names
+        for method in pool.FindServiceByName(service).methods
+    ]
+
+
 def check_every_method_validated(app: GrpcApp) -> None:
     """Every method of the app's services must have a validator: a forgotten one fails at start, not in
     production with an unchecked request."""
-    missing = []
-    for service in app.service_names:
-        for method in descriptor_pool.Default().FindServiceByName(service).methods:
-            name = f"/{service}/{method.name}"
-            if name not in app.validators:
-                missing.append(name)
+    missing = [name for name in method_names(app) if name not in app.validators]
     if missing:
         raise ValueError(f"{app.name}: methods without a request validator: {', '.join(missing)}")
+
+
+def check_every_method_authorized(app: GrpcApp) -> None:
+    """Every method must have an access rule: a new RPC without one fails at start, never serves."""
+    missing = [name for name in method_names(app) if name not in app.access]
+    if missing:
+        raise ValueError(f"{app.name}: methods without an access rule: {', '.join(missing)}")
+
+
+def named_callers(app: GrpcApp, settings: ServiceSettings) -> dict[str, frozenset[str]]:
+    """The service identities named by each setting the app's access rules refer to (`lease_callers`):
+    ValueError naming a setting the service does not have."""
+    found: dict[str, frozenset[str]] = {}
+    for method, rule in app.access.items():
+        if rule.callers is None or rule.callers in found:
+            continue
+        value = getattr(settings, rule.callers, None)
+        if not isinstance(value, frozenset) or not all(isinstance(name, str) for name in value):
+            raise ValueError(f"{app.name}: {method} names its callers by {rule.callers!r}, not a setting of services")
+        found[rule.callers] = value
+    return found

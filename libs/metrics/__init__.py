@@ -1,5 +1,5 @@
-"""Prometheus metrics shared by every service: request counts and latencies, outbox backlog, consumer lag,
-durable jobs' failed batches and set-aside rows.
+"""Prometheus metrics shared by every service: request counts and latencies, outbox backlog, consumer lag
+(in messages per partition, and in time per event), durable jobs' failed batches and set-aside rows.
 
 Each process exposes them on METRICS_PORT (when set) for the platform's Prometheus to scrape.
 """
@@ -28,6 +28,13 @@ CONSUMER_LAG = Gauge(
     "consumer_lag_messages", "Messages behind the end of the partition", ["group", "topic", "partition"]
 )
 CONSUMED = Counter("consumer_events_total", "Events consumed", ["group", "outcome"])
+# From an event's commit (its occurred_at, stamped in the committing transaction) to a consumer applying it.
+EVENT_LAG = Histogram(
+    "consumer_event_lag_seconds",
+    "Time from an event's commit to its handler",
+    ["group", "topic"],
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
+)
 JOB_ROWS_SET_ASIDE = Counter(
     "job_rows_set_aside_total", "Rows a durable job set aside after they failed for a reason of their own",
     ["service", "job"],

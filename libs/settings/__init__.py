@@ -39,6 +39,8 @@ def _holds_a_private_key(value: Path) -> Path:
 
 # The key a service signs its own short-lived service tokens with, for the services it calls.
 PrivateKeyFile = Annotated[Path, AfterValidator(_holds_a_private_key)]
+
+
 def _is_a_file(value: Path) -> Path:
     if not value.is_file():
         raise ValueError(f"no such file: {value}")

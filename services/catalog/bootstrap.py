@@ -23,6 +23,7 @@ from libs.jobs import run_batches
 from libs.logs import get_logger
 from libs.settings import PageTokenKeyFile, ServiceNames, ServiceSettings
 from services.catalog.adapters.repository import SHARED
+from services.catalog.entrypoints.access import ACCESS
 from services.catalog.entrypoints.grpc_api import CatalogServicer
 from services.catalog.entrypoints.order_events import order_handlers
 from services.catalog.entrypoints.validation import MULTILINE_FIELDS, SERVICE, VALIDATORS
@@ -42,7 +43,7 @@ class CatalogSettings(ServiceSettings):
     # How often the expiry job looks for reservations whose hold ran out.
     reservation_expiry_poll_seconds: float = Field(default=1.0, gt=0, le=60)
     # Which services (token subjects) may lease and return stock: a `service` role alone is not enough,
-    # since every service holds one.
+    # since every service holds one (named by the access rules, entrypoints/access.py).
     lease_callers: ServiceNames = frozenset({"groupbuy"})
     # Who may reserve, commit and release stock for orders.
     reservation_callers: ServiceNames = frozenset({"order"})
@@ -100,8 +101,6 @@ async def build_app(settings: CatalogSettings) -> GrpcApp:
     servicer = CatalogServicer(
         pools=pools,
         topic_prefix=prefix,
-        lease_callers=settings.lease_callers,
-        reservation_callers=settings.reservation_callers,
         page_tokens=PageTokens.from_file(settings.page_token_key_file, service=NAME),
     )
     return GrpcApp(
@@ -109,6 +108,7 @@ async def build_app(settings: CatalogSettings) -> GrpcApp:
         register=lambda server: catalog_pb2_grpc.add_CatalogServiceServicer_to_server(servicer, server),
         service_names=[SERVICE],
         validators=VALIDATORS,
+        access=ACCESS,
         multiline_fields=MULTILINE_FIELDS,
         workers=workers,
         on_stop=[lambda: close_pools(pools)],

@@ -28,6 +28,7 @@ from services.groupbuy.adapters.eligibility import (
     open_membership_channel,
     open_segmentation_channel,
 )
+from services.groupbuy.entrypoints.access import ACCESS
 from services.groupbuy.entrypoints.grpc_api import GroupbuyServicer
 from services.groupbuy.entrypoints.jobs import HoldBackstopJob, IdentityJob, LeaseJob, WindowJob
 from services.groupbuy.entrypoints.validation import SERVICE, VALIDATORS
@@ -148,6 +149,7 @@ async def build_app(settings: GroupbuySettings) -> GrpcApp:
         register=lambda server: groupbuy_pb2_grpc.add_GroupbuyServiceServicer_to_server(servicer, server),
         service_names=[SERVICE],
         validators=VALIDATORS,
+        access=ACCESS,
         workers=[*(relay.run for relay in relays), consumer.run, *(job.run for job in jobs)],
         on_stop=[close],
     )

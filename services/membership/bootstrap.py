@@ -18,6 +18,7 @@ from libs.jobs import MIGRATIONS as JOB_MIGRATIONS
 from libs.settings import PrivateKeyFile, ServiceAddress, ServiceNames, ServiceSettings
 from services.membership.adapters.repository import TRIALS_SCHEMA
 from services.membership.adapters.segmentation import SegmentationLinks, open_segmentation_channel
+from services.membership.entrypoints.access import ACCESS
 from services.membership.entrypoints.expiry import ExpiryJob
 from services.membership.entrypoints.grpc_api import MembershipServicer
 from services.membership.entrypoints.validation import SERVICE, VALIDATORS
@@ -87,13 +88,13 @@ async def build_app(settings: MembershipSettings) -> GrpcApp:
         links=SegmentationLinks(segmentation, credentials),
         topic_prefix=prefix,
         coupons_per_month=settings.coupons_per_month,
-        purchase_callers=settings.purchase_callers,
     )
     return GrpcApp(
         name=NAME,
         register=lambda server: membership_pb2_grpc.add_MembershipServiceServicer_to_server(servicer, server),
         service_names=[SERVICE],
         validators=VALIDATORS,
+        access=ACCESS,
         workers=workers,
         on_stop=[close],
     )

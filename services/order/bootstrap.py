@@ -23,6 +23,7 @@ from libs.jobs import run_batches
 from libs.settings import PageTokenKeyFile, PrivateKeyFile, ServiceAddress, ServiceNames, ServiceSettings
 from services.order.adapters.catalog import Catalog, open_catalog_channel
 from services.order.adapters.membership import Membership, open_membership_channel
+from services.order.entrypoints.access import ACCESS
 from services.order.entrypoints.group_events import group_handlers
 from services.order.entrypoints.grpc_api import OrderServicer
 from services.order.entrypoints.jobs import OrderJobs
@@ -148,8 +149,6 @@ async def build_app(settings: OrderSettings) -> GrpcApp:
         ),
         topic_prefix=prefix,
         policy=policy,
-        group_order_callers=settings.group_order_callers,
-        payment_callers=settings.payment_callers,
         page_tokens=PageTokens.from_file(settings.page_token_key_file, service=NAME),
     )
     return GrpcApp(
@@ -157,6 +156,7 @@ async def build_app(settings: OrderSettings) -> GrpcApp:
         register=lambda server: order_pb2_grpc.add_OrderServiceServicer_to_server(servicer, server),
         service_names=[SERVICE],
         validators=VALIDATORS,
+        access=ACCESS,
         multiline_fields=MULTILINE_FIELDS,
         workers=workers,
         on_stop=[close],

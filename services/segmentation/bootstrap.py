@@ -9,6 +9,7 @@ from pingou.segmentation.v1 import segmentation_pb2_grpc
 from pydantic import Field, SecretStr
 
 from libs.core import BusinessLine
+from libs.core.cities import DEFAULT_FILE, CityTiers
 from libs.core.paging import PageTokens
 from libs.database import close_pools, create_line_pools, migrate, schema_name
 from libs.events import MIGRATIONS as EVENT_MIGRATIONS
@@ -16,7 +17,7 @@ from libs.events import IdempotentConsumer, ensure_topics, line_relays, topic_na
 from libs.grpckit import GrpcApp
 from libs.settings import PageTokenKeyFile, ServiceNames, ServiceSettings
 from services.segmentation.adapters.rules_sql import IDENTITY_SCHEMA
-from libs.core.cities import DEFAULT_FILE, CityTiers
+from services.segmentation.entrypoints.access import ACCESS
 from services.segmentation.entrypoints.grpc_api import SegmentationServicer
 from services.segmentation.entrypoints.validation import SERVICE, VALIDATORS
 from services.segmentation.service_layer.profiles import profile_handlers
@@ -84,7 +85,6 @@ async def build_app(settings: SegmentationSettings) -> GrpcApp:
         cities=CityTiers.load(settings.city_tiers_file),
         salt=settings.identity_link_salt.get_secret_value().encode(),
         topic_prefix=prefix,
-        registry_callers=settings.registry_callers,
         page_tokens=PageTokens.from_file(settings.page_token_key_file, service=NAME),
     )
     return GrpcApp(
@@ -92,6 +92,7 @@ async def build_app(settings: SegmentationSettings) -> GrpcApp:
         register=lambda server: segmentation_pb2_grpc.add_SegmentationServiceServicer_to_server(servicer, server),
         service_names=[SERVICE],
         validators=VALIDATORS,
+        access=ACCESS,
         workers=workers,
         on_stop=[lambda: close_pools(pools)],
     )

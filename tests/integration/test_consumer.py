@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
 import asyncpg
 import pytest
@@ -179,5 +179,52 @@ async def test_a_batch_with_one_failing_event_applies_every_other_event_once_in_
     assert [await notes_of(pool, author) for author in authors] == [1] * len(authors)
     assert await notes_of(pool, "mid") == 0
     assert [author for author in order if author in authors][-21:] == authors[-21:]  # applied in order
+    dead = await read_topic(infra.kafka_bootstrap, dead_letter_topic(topic), until=lambda got: len(got) >= 1)
+    assert b"mid is refused" in dict(dead[0].headers)["dlq.error"]
+
+
+async def test_a_consumer_applying_batches_together_gets_each_new_event_once_and_alone_when_one_fails(
+    pool: asyncpg.Pool, infra: Infra, topic: str
+) -> None:
+    """With `apply_together`, a polled batch's new events go to it in one call, in order; a batch that fails
+    is applied one event at a time through the handlers, and only the failing event is dead-lettered."""
+    calls: list[list[str]] = []
+
+    async def apply_together(connection: asyncpg.Connection, events: Sequence[ConsumedEvent]) -> None:
+        authors = [event.payload.author for event in events]  # type: ignore[attr-defined]  # NoteCreated
+        if "mid" in authors:
+            raise ValueError("mid is refused")
+        for event in events:
+            await count_note(connection, event)
+        calls.append(authors)
+
+    twice = uuid.uuid4()
+    records = [note_event(f"a{index}") for index in range(20)] + [note_event("dup", twice), note_event("dup", twice)]
+    await produce(infra.kafka_bootstrap, topic, records)
+
+    async def apply_alone(connection: asyncpg.Connection, event: ConsumedEvent) -> None:
+        await apply_together(connection, [event])
+
+    together = IdempotentConsumer(
+        name=f"together-{uuid.uuid4().hex[:6]}",
+        pool=pool,
+        bootstrap_servers=infra.kafka_bootstrap,
+        topics=[topic],
+        handlers={notes_pb2.NoteCreated: apply_alone},
+        apply_together=apply_together,
+        retry_pause=0.01,
+    )
+    run = asyncio.create_task(together.run())
+    try:
+        await eventually(lambda: notes_of(pool, "dup"))
+        # Many calls would each be one event: the batch came in one call (a poll may split it, rarely).
+        assert len(calls) < len(records) - 1
+        assert [author for call in calls for author in call] == [f"a{index}" for index in range(20)] + ["dup"]
+        await produce(infra.kafka_bootstrap, topic, [note_event("b0"), note_event("mid"), note_event("b1")])
+        await eventually(lambda: notes_of(pool, "b1"))
+    finally:
+        await stop(run)
+    assert [await notes_of(pool, author) for author in ("a0", "a19", "dup", "b0", "b1", "mid")] == [1, 1, 1, 1, 1, 0]
+    assert calls[-2:] == [["b0"], ["b1"]]  # one by one once the batch failed
     dead = await read_topic(infra.kafka_bootstrap, dead_letter_topic(topic), until=lambda got: len(got) >= 1)
     assert b"mid is refused" in dict(dead[0].headers)["dlq.error"]

@@ -16,7 +16,7 @@ from libs.grpckit import GrpcApp
 from libs.grpckit.reflection import file_declaring_member
 from libs.grpckit.server import RunningServer
 from libs.settings import ServiceSettings
-from tests.notes_service.app import FULL_NAME, NoteServicer
+from tests.notes_service.app import ACCESS, FULL_NAME, NoteServicer
 
 NOTES_FILE = "pingou/testkit/v1/notes.proto"
 
@@ -30,6 +30,7 @@ async def server(keys: LocalKeys) -> AsyncIterator[RunningServer]:
         ),
         service_names=[FULL_NAME],
         validators={f"/{FULL_NAME}/{method}": lambda request: None for method in ("CreateNote", "GetNote", "Echo")},
+        access=ACCESS,
     )
     settings = ServiceSettings(
         service_name="reflection-test",

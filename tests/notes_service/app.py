@@ -23,6 +23,7 @@ from libs.events import (
     topic_name,
 )
 from libs.grpckit import GrpcApp, Violations
+from libs.grpckit.access import ANY_ROLE, CALLERS_LINE, Access
 from libs.grpckit.server import Worker
 from libs.logs import get_logger
 from libs.settings import ServiceSettings
@@ -31,6 +32,10 @@ SERVICE = "notes"
 MIGRATIONS = Path(__file__).parent / "migrations"
 log = get_logger(__name__)
 FULL_NAME = notes_pb2.DESCRIPTOR.services_by_name["NoteService"].full_name
+# Any caller, on its own line's notes.
+ACCESS = {
+    f"/{FULL_NAME}/{method}": Access(roles=ANY_ROLE, line=CALLERS_LINE) for method in ("CreateNote", "GetNote", "Echo")
+}
 
 
 class NotesSettings(ServiceSettings):
@@ -154,6 +159,7 @@ async def build_app(settings: NotesSettings) -> GrpcApp:
             f"/{FULL_NAME}/GetNote": validate_get,
             f"/{FULL_NAME}/Echo": validate_echo,
         },
+        access=ACCESS,
         workers=workers,
         on_stop=[lambda: close_pools(pools)],
     )

@@ -49,6 +49,18 @@ class CatalogRepository:
         rows: list[asyncpg.Record] = await self._db.fetch(f"SELECT * FROM {SHARED}.categories ORDER BY category_id")
         return rows
 
+    async def merchants(self, *, belt_id: str, after: str | None, limit: int) -> list[asyncpg.Record]:
+        """Merchants in id order (of one belt unless `belt_id` is empty), from just after `after`."""
+        rows: list[asyncpg.Record] = await self._db.fetch(
+            f"""SELECT merchant_id, name, belt_id, factory_direct FROM {SHARED}.merchants
+            WHERE ($1 = '' OR belt_id = $1) AND ($2::text IS NULL OR merchant_id > $2)
+            ORDER BY merchant_id LIMIT $3""",
+            belt_id,
+            after,
+            limit,
+        )
+        return rows
+
     async def merchant_exists(self, merchant_id: str) -> bool:
         return bool(await self._db.fetchval(f"SELECT true FROM {SHARED}.merchants WHERE merchant_id = $1", merchant_id))
 

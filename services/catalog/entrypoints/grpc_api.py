@@ -1,5 +1,6 @@
-"""The catalog's gRPC adapter: authorization, proto <-> domain. Requests are validated before they get
-here (`validation.py`)."""
+"""The catalog's gRPC adapter: proto <-> domain. Requests are validated (`validation.py`) and their callers
+checked against the method's rule (`access.py`) before they get here; what is left here is whether a
+merchant edits its own product."""
 
 from __future__ import annotations
 
@@ -12,11 +13,11 @@ import grpc
 from pingou.catalog.v1 import catalog_pb2 as pb
 from pingou.catalog.v1 import catalog_pb2_grpc as pb_grpc
 
-from libs.auth import Principal, Role, current_principal, require_line, require_role, require_service
-from libs.convert import LINE_FROM_PROTO
+from libs.auth import Principal, current_principal
 from libs.core import BusinessLine, PermissionDenied
 from libs.core.ids import REFERENCE_ID
-from libs.core.paging import INT8_MAX, Integer, PageTokens, Text, page_shape
+from libs.core.paging import INT8_MAX, Integer, PageShape, PageTokens, Text, page_shape
+from libs.grpckit.access import admitted_as_owner
 from libs.logs import get_logger
 from services.catalog.entrypoints.mapping import (
     items_from_proto,
@@ -32,7 +33,6 @@ from services.catalog.entrypoints.validation import DEFAULT_HOLD_SECONDS, DEFAUL
 from services.catalog.service_layer import inventory, leases, products
 from services.catalog.service_layer.unit_of_work import UnitOfWork
 
-CATALOG_EDITORS = (Role.OPERATOR, Role.MERCHANT)
 log = get_logger(__name__)
 
 
@@ -40,6 +40,8 @@ log = get_logger(__name__)
 
 # After (display price, sku id): a price is a positive bigint, a SKU id a catalog slug.
 SEARCH_PAGE = page_shape(Integer(1, INT8_MAX), Text(REFERENCE_ID))
+# After a merchant id (a catalog slug); bound to the belt filter.
+MERCHANT_PAGE: PageShape[tuple[str]] = PageShape((Text(REFERENCE_ID),))
 
 
 def search_scope(request: pb.SearchListingsRequest) -> str:
@@ -65,41 +67,19 @@ class CatalogServicer(pb_grpc.CatalogServiceServicer):
         *,
         pools: Mapping[BusinessLine, asyncpg.Pool],
         topic_prefix: str,
-        lease_callers: frozenset[str],
-        reservation_callers: frozenset[str],
         page_tokens: PageTokens,
     ):
         self._pools = pools
         self._page_tokens = page_tokens
         self._prefix = topic_prefix
-        self._lease_callers = lease_callers
-        self._reservation_callers = reservation_callers
 
     def _uow(self, line: BusinessLine) -> UnitOfWork:
         return UnitOfWork(self._pools[line], line, topic_prefix=self._prefix)
 
-    def _line(self, line: int, *roles: Role) -> BusinessLine:
-        principal = current_principal()
-        requested = LINE_FROM_PROTO[line]
-        require_line(principal, requested)
-        if roles:
-            require_role(principal, *roles)
-        return requested
-
-    def _callers_line(self, line: int, callers: frozenset[str], action: str) -> BusinessLine:
-        """Stock moves are for the services named in their settings (RESERVATION_CALLERS, LEASE_CALLERS):
-        every service holds the `service` role, so the role alone would let any of them put a live order's
-        stock back on sale."""
-        requested = self._line(line, Role.SERVICE)
-        require_service(current_principal(), callers, action)
-        return requested
-
-    async def _require_editor_of(self, uow: UnitOfWork, principal: Principal, *, merchant_id: str) -> None:
-        """Operators edit anything; a merchant only its own products."""
-        if principal.has_role(Role.OPERATOR):
-            return
-        require_role(principal, Role.MERCHANT)
-        if principal.subject != merchant_id:
+    @staticmethod
+    def _require_editor_of(principal: Principal, *, merchant_id: str) -> None:
+        """Operators edit anything; a merchant (let in as the owner) only its own products."""
+        if admitted_as_owner() and principal.subject != merchant_id:
             raise PermissionDenied("a merchant edits only its own products", reason="NOT_YOUR_PRODUCT")
 
     async def ListBelts(self, request: pb.ListBeltsRequest, context: grpc.aio.ServicerContext) -> pb.ListBeltsResponse:
@@ -118,10 +98,33 @@ class CatalogServicer(pb_grpc.CatalogServiceServicer):
             ]
         )
 
+    async def ListMerchants(
+        self, request: pb.ListMerchantsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListMerchantsResponse:
+        scope = f"merchants:{request.belt_id}"
+        after = self._page_tokens.decode(MERCHANT_PAGE, request.page_token, scope=scope) if request.page_token else None
+        size = request.page_size or DEFAULT_PAGE_SIZE
+        async with self._uow(current_principal().line) as uow:
+            rows = await uow.catalog.merchants(belt_id=request.belt_id, after=after and after[0], limit=size + 1)
+        page = rows[:size]
+        token = self._page_tokens.encode(MERCHANT_PAGE, (page[-1]["merchant_id"],), scope=scope) if rows[size:] else ""
+        return pb.ListMerchantsResponse(
+            merchants=[
+                pb.Merchant(
+                    merchant_id=row["merchant_id"],
+                    name=row["name"],
+                    belt_id=row["belt_id"] or "",
+                    factory_direct=row["factory_direct"],
+                )
+                for row in page
+            ],
+            next_page_token=token,
+        )
+
     async def CreateProduct(self, request: pb.CreateProductRequest, context: grpc.aio.ServicerContext) -> pb.Product:
         principal = current_principal()
+        self._require_editor_of(principal, merchant_id=request.merchant_id)
         async with self._uow(principal.line) as uow:
-            await self._require_editor_of(uow, principal, merchant_id=request.merchant_id)
             product = await products.create_product(uow, product_from_proto(request))
         return product_to_proto(product)
 
@@ -134,26 +137,24 @@ class CatalogServicer(pb_grpc.CatalogServiceServicer):
 
     async def UpsertListing(self, request: pb.UpsertListingRequest, context: grpc.aio.ServicerContext) -> pb.Listing:
         principal = current_principal()
-        line = self._line(request.line)
-        async with self._uow(line) as uow:
+        async with self._uow(principal.line) as uow:
             merchant = await products.product_merchant(uow, request.sku_id)
-            await self._require_editor_of(uow, principal, merchant_id=merchant)
+            self._require_editor_of(principal, merchant_id=merchant)
             listing = await products.upsert_listing(uow, sku_id=request.sku_id, prices=prices_from_proto(request))
         return listing_to_proto(listing)
 
     async def RemoveListing(self, request: pb.RemoveListingRequest, context: grpc.aio.ServicerContext) -> pb.Listing:
         principal = current_principal()
-        line = self._line(request.line)
-        async with self._uow(line) as uow:
+        async with self._uow(principal.line) as uow:
             merchant = await products.product_merchant(uow, request.sku_id)
-            await self._require_editor_of(uow, principal, merchant_id=merchant)
+            self._require_editor_of(principal, merchant_id=merchant)
             listing = await products.remove_listing(uow, request.sku_id)
         return listing_to_proto(listing)
 
     async def GetListings(
         self, request: pb.GetListingsRequest, context: grpc.aio.ServicerContext
     ) -> pb.GetListingsResponse:
-        line = self._line(request.line)
+        line = current_principal().line
         async with self._uow(line) as uow:
             found = await uow.catalog.listings(list(request.sku_ids))
         return pb.GetListingsResponse(listings=[listing_to_proto(listing) for listing in found])
@@ -161,7 +162,7 @@ class CatalogServicer(pb_grpc.CatalogServiceServicer):
     async def SearchListings(
         self, request: pb.SearchListingsRequest, context: grpc.aio.ServicerContext
     ) -> pb.SearchListingsResponse:
-        line = self._line(request.line)
+        line = current_principal().line
         scope = search_scope(request)
         after = self._page_tokens.decode(SEARCH_PAGE, request.page_token, scope=scope) if request.page_token else None
         size = request.page_size or DEFAULT_PAGE_SIZE
@@ -185,19 +186,19 @@ class CatalogServicer(pb_grpc.CatalogServiceServicer):
         return pb.SearchListingsResponse(listings=[listing_to_proto(item) for item in page], next_page_token=token)
 
     async def SetStock(self, request: pb.SetStockRequest, context: grpc.aio.ServicerContext) -> pb.Stock:
-        line = self._line(request.line, Role.OPERATOR)
+        line = current_principal().line
         async with self._uow(line) as uow:
             stock = await inventory.set_stock(uow, sku_id=request.sku_id, available=request.available)
         return stock_to_proto(line, request.sku_id, stock)
 
     async def GetStock(self, request: pb.GetStockRequest, context: grpc.aio.ServicerContext) -> pb.Stock:
-        line = self._line(request.line)
+        line = current_principal().line
         async with self._uow(line) as uow:
             stock = await inventory.get_stock(uow, request.sku_id)
         return stock_to_proto(line, request.sku_id, stock)
 
     async def ReserveStock(self, request: pb.ReserveStockRequest, context: grpc.aio.ServicerContext) -> pb.Reservation:
-        line = self._callers_line(request.line, self._reservation_callers, "reserve stock")
+        line = current_principal().line
         reservation = await inventory.reserve_stock(
             lambda: self._uow(line),
             order_id=request.order_id,
@@ -209,19 +210,19 @@ class CatalogServicer(pb_grpc.CatalogServiceServicer):
     async def CommitReservation(
         self, request: pb.ReservationRequest, context: grpc.aio.ServicerContext
     ) -> pb.Reservation:
-        line = self._callers_line(request.line, self._reservation_callers, "commit reservations")
+        line = current_principal().line
         async with self._uow(line) as uow:
             return reservation_to_proto(await inventory.commit(uow, request.order_id))
 
     async def ReleaseReservation(
         self, request: pb.ReservationRequest, context: grpc.aio.ServicerContext
     ) -> pb.Reservation:
-        line = self._callers_line(request.line, self._reservation_callers, "release reservations")
+        line = current_principal().line
         async with self._uow(line) as uow:
             return reservation_to_proto(await inventory.release(uow, request.order_id))
 
     async def LeaseStock(self, request: pb.LeaseStockRequest, context: grpc.aio.ServicerContext) -> pb.StockLease:
-        line = self._callers_line(request.line, self._lease_callers, "lease or return stock")
+        line = current_principal().line
         async with self._uow(line) as uow:
             lease = await leases.lease_stock(
                 uow, sku_id=request.sku_id, quantity=request.quantity, lease_id=request.lease_id.lower()
@@ -229,7 +230,7 @@ class CatalogServicer(pb_grpc.CatalogServiceServicer):
         return lease_to_proto(lease)
 
     async def ReturnStock(self, request: pb.ReturnStockRequest, context: grpc.aio.ServicerContext) -> pb.StockLease:
-        line = self._callers_line(request.line, self._lease_callers, "lease or return stock")
+        line = current_principal().line
         async with self._uow(line) as uow:
             lease = await leases.return_stock(
                 uow, sku_id=request.sku_id, quantity=request.quantity, lease_id=request.lease_id.lower()

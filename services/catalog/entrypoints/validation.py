@@ -122,6 +122,14 @@ def validate_search(request: pb.SearchListingsRequest) -> None:
     problems.raise_if_any()
 
 
+def validate_list_merchants(request: pb.ListMerchantsRequest) -> None:
+    problems = Violations()
+    _reference(problems, "belt_id", request.belt_id, required=False)
+    problems.number("page_size", request.page_size, minimum=0, maximum=MAX_PAGE_SIZE)
+    problems.text("page_token", request.page_token, min_length=0, max_length=200)
+    problems.raise_if_any()
+
+
 def validate_set_stock(request: pb.SetStockRequest) -> None:
     problems = Violations()
     _line(problems, request.line)
@@ -172,6 +180,7 @@ def validate_lease(request: pb.LeaseStockRequest | pb.ReturnStockRequest) -> Non
 VALIDATORS: Mapping[str, Validator] = {
     f"/{SERVICE}/ListBelts": nothing_to_validate,
     f"/{SERVICE}/ListCategories": nothing_to_validate,
+    f"/{SERVICE}/ListMerchants": validate_list_merchants,
     f"/{SERVICE}/CreateProduct": validate_create_product,
     f"/{SERVICE}/GetProducts": validate_get_products,
     f"/{SERVICE}/UpsertListing": validate_upsert_listing,

@@ -1,5 +1,5 @@
-"""The gRPC adapter: authorization, proto <-> domain. Use cases do the work. Requests are validated
-before they get here (`validation.py`)."""
+"""The gRPC adapter: proto <-> domain. Use cases do the work. Requests are validated (`validation.py`) and
+their callers checked against the method's rule (`access.py`) before they get here."""
 
 from __future__ import annotations
 
@@ -10,9 +10,8 @@ from pingou.groupbuy.v1 import groupbuy_pb2 as pb
 from pingou.groupbuy.v1 import groupbuy_pb2_grpc as pb_grpc
 from pingou.order.v1 import order_pb2
 
-from libs.auth import Role, authorize_user_access, current_principal, require_line
+from libs.auth import current_principal
 from libs.convert import optional_timestamp, timestamp
-from libs.core import BusinessLine
 from libs.core.orders import CURRENCY, payment_intent_id
 from libs.core.paging import PageTokens
 from services.groupbuy.domain.model import (
@@ -31,12 +30,10 @@ from services.groupbuy.domain.paging import (
     encode_open_groups,
     encode_user_groups,
 )
+from services.groupbuy.entrypoints.access import READERS_OF_USERS
 from services.groupbuy.service_layer import queries, seats
 from services.groupbuy.service_layer.context import Context
 from services.groupbuy.service_layer.seats import SeatTaken
-
-ACTING_FOR_BUYERS = (Role.SERVICE, Role.OPERATOR)
-READERS_OF_USERS = (Role.SERVICE, Role.OPERATOR, Role.ANALYTICS)
 
 GROUP_STATE_TO_PROTO = {
     GroupState.OPEN: pb.GROUP_STATE_OPEN,
@@ -168,16 +165,12 @@ class GroupbuyServicer(pb_grpc.GroupbuyServiceServicer):
         self._context = context
         self._page_tokens = page_tokens
 
-    def _buyer(self, buyer: pb.Buyer) -> Buyer:
-        authorize_user_access(current_principal(), buyer.user_id, roles=ACTING_FOR_BUYERS, allow_self=True)
-        return buyer_from_proto(buyer)
-
     async def OpenGroup(self, request: pb.OpenGroupRequest, context: grpc.aio.ServicerContext) -> pb.SeatResult:
-        buyer = self._buyer(request.buyer)
+        buyer = buyer_from_proto(request.buyer)
         return result_to_proto(await seats.open_group(self._context, buyer, request.sku_id))
 
     async def JoinGroup(self, request: pb.JoinGroupRequest, context: grpc.aio.ServicerContext) -> pb.SeatResult:
-        buyer = self._buyer(request.buyer)
+        buyer = buyer_from_proto(request.buyer)
         if request.WhichOneof("target") == "invite_code":
             taken = await seats.join_group(self._context, buyer, invite_code=request.invite_code)
         else:
@@ -185,13 +178,12 @@ class GroupbuyServicer(pb_grpc.GroupbuyServiceServicer):
         return result_to_proto(taken)
 
     async def AutoMatch(self, request: pb.AutoMatchRequest, context: grpc.aio.ServicerContext) -> pb.SeatResult:
-        buyer = self._buyer(request.buyer)
+        buyer = buyer_from_proto(request.buyer)
         return result_to_proto(await seats.auto_match(self._context, buyer, request.sku_id))
 
     async def ListOpenGroups(
         self, request: pb.ListOpenGroupsRequest, context: grpc.aio.ServicerContext
     ) -> pb.ListGroupsResponse:
-        require_line(current_principal(), BusinessLine.PINGOU)
         tokens = self._page_tokens
         after = decode_open_groups(tokens, request.page_token, sku_id=request.sku_id) if request.page_token else None
         size = request.page_size or DEFAULT_PAGE_SIZE
@@ -210,7 +202,6 @@ class GroupbuyServicer(pb_grpc.GroupbuyServiceServicer):
 
     async def GetGroup(self, request: pb.GetGroupRequest, context: grpc.aio.ServicerContext) -> pb.Group:
         viewer = current_principal()
-        require_line(viewer, BusinessLine.PINGOU)
         group, members = await queries.group_with_seats(self._context, request.group_id)
         full = group_to_proto(group, members)
         return full if viewer.has_role(*READERS_OF_USERS) else seen_by_buyer(full, viewer.subject)
@@ -218,7 +209,6 @@ class GroupbuyServicer(pb_grpc.GroupbuyServiceServicer):
     async def ListUserGroups(
         self, request: pb.ListUserGroupsRequest, context: grpc.aio.ServicerContext
     ) -> pb.ListGroupsResponse:
-        authorize_user_access(current_principal(), request.user_id, roles=READERS_OF_USERS, allow_self=True)
         tokens = self._page_tokens
         after = decode_user_groups(tokens, request.page_token, user_id=request.user_id) if request.page_token else None
         size = request.page_size or DEFAULT_PAGE_SIZE

@@ -1,5 +1,6 @@
-"""The gRPC adapter: authorization, proto <-> domain. Use cases do the work. Requests are validated
-before they get here (`validation.py`)."""
+"""The gRPC adapter: proto <-> domain. Use cases do the work. Requests are validated (`validation.py`) and
+their callers checked against the method's rule (`access.py`) before they get here: the line of the user a
+call names is the caller's line."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import grpc
 from pingou.membership.v1 import membership_pb2 as pb
 from pingou.membership.v1 import membership_pb2_grpc as pb_grpc
 
-from libs.auth import Role, authorize_user_access, current_principal, limit_services
+from libs.auth import current_principal
 from libs.convert import timestamp
 from libs.core import BusinessLine
 from services.membership.domain.coupons import CouponBalance
@@ -20,10 +21,6 @@ from services.membership.entrypoints.validation import PLAN_FROM_PROTO
 from services.membership.service_layer import coupons, memberships
 from services.membership.service_layer.memberships import PLAN_TO_PROTO, LinkedAccounts
 from services.membership.service_layer.unit_of_work import UnitOfWork
-
-BUYERS = (Role.SERVICE, Role.OPERATOR)  # the payment backend, or an operator fixing an order
-READERS = (Role.SERVICE, Role.OPERATOR, Role.ANALYTICS)
-
 
 # --- proto <-> domain
 
@@ -70,30 +67,26 @@ class MembershipServicer(pb_grpc.MembershipServiceServicer):
         links: LinkedAccounts,
         topic_prefix: str,
         coupons_per_month: int,
-        purchase_callers: frozenset[str],
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ):
         self._pools = pools
         self._links = links
         self._prefix = topic_prefix
         self._coupons_per_month = coupons_per_month
-        self._purchase_callers = purchase_callers
         self._now = clock
 
     def _uow(self, line: BusinessLine) -> UnitOfWork:
         return UnitOfWork(self._pools[line], line, topic_prefix=self._prefix)
 
     async def Purchase(self, request: pb.PurchaseRequest, context: grpc.aio.ServicerContext) -> pb.Membership:
-        line = authorize_user_access(current_principal(), request.user_id, roles=BUYERS)
-        limit_services(current_principal(), self._purchase_callers, "sell PLUS")
+        line = current_principal().line
         now = self._now()
         order = order_from_proto(request, PaymentKind.PURCHASE)
         membership = await memberships.purchase(self._uow(line), self._links, order, now=now)
         return membership_to_proto(membership, now=now)
 
     async def Renew(self, request: pb.RenewRequest, context: grpc.aio.ServicerContext) -> pb.Membership:
-        line = authorize_user_access(current_principal(), request.user_id, roles=BUYERS)
-        limit_services(current_principal(), self._purchase_callers, "renew PLUS")
+        line = current_principal().line
         now = self._now()
         membership = await memberships.renew(self._uow(line), order_from_proto(request, PaymentKind.RENEWAL), now=now)
         return membership_to_proto(membership, now=now)
@@ -101,18 +94,18 @@ class MembershipServicer(pb_grpc.MembershipServiceServicer):
     async def CancelAutoRenew(
         self, request: pb.CancelAutoRenewRequest, context: grpc.aio.ServicerContext
     ) -> pb.Membership:
-        line = authorize_user_access(current_principal(), request.user_id, roles=BUYERS, allow_self=True)
+        line = current_principal().line
         now = self._now()
         membership = await memberships.cancel_auto_renew(self._uow(line), request.user_id, now=now)
         return membership_to_proto(membership, now=now)
 
     async def GetMembership(self, request: pb.GetMembershipRequest, context: grpc.aio.ServicerContext) -> pb.Membership:
-        line = authorize_user_access(current_principal(), request.user_id, roles=READERS, allow_self=True)
+        line = current_principal().line
         membership = await memberships.get_membership(self._uow(line), request.user_id)
         return membership_to_proto(membership, now=self._now())
 
     async def IsMember(self, request: pb.IsMemberRequest, context: grpc.aio.ServicerContext) -> pb.IsMemberResponse:
-        line = authorize_user_access(current_principal(), request.user_id, roles=BUYERS, allow_self=True)
+        line = current_principal().line
         at = request.at.ToDatetime(tzinfo=UTC) if request.HasField("at") else self._now()
         until = await memberships.member_until(self._uow(line), request.user_id, at=at)
         if until is None:
@@ -120,14 +113,14 @@ class MembershipServicer(pb_grpc.MembershipServiceServicer):
         return pb.IsMemberResponse(member=True, expires_at=timestamp(until))
 
     async def GetCoupons(self, request: pb.GetCouponsRequest, context: grpc.aio.ServicerContext) -> pb.CouponBalance:
-        line = authorize_user_access(current_principal(), request.user_id, roles=BUYERS, allow_self=True)
+        line = current_principal().line
         balance = await coupons.coupons_of(
             self._uow(line), request.user_id, now=self._now(), per_month=self._coupons_per_month
         )
         return balance_to_proto(balance)
 
     async def UseCoupon(self, request: pb.UseCouponRequest, context: grpc.aio.ServicerContext) -> pb.CouponBalance:
-        line = authorize_user_access(current_principal(), request.user_id, roles=BUYERS)
+        line = current_principal().line
         balance = await coupons.use_coupon(
             self._uow(line),
             request.user_id,

@@ -1,5 +1,6 @@
-"""The gRPC adapter: authorization, proto <-> commands. Use cases do the work. Requests are validated
-before they get here (`validation.py`)."""
+"""The gRPC adapter: proto <-> commands. Use cases do the work. Requests are validated (`validation.py`) and
+their callers checked against the method's rule (`access.py`) before they get here: the line of the user,
+order or refund a call names is the caller's line. What is left here is whether a buyer's order is theirs."""
 
 from __future__ import annotations
 
@@ -11,9 +12,10 @@ import grpc
 from pingou.order.v1 import order_pb2 as pb
 from pingou.order.v1 import order_pb2_grpc as pb_grpc
 
-from libs.auth import Role, authorize_user_access, current_principal, require_line, require_role, require_service
+from libs.auth import current_principal
 from libs.core import BusinessLine
 from libs.core.paging import Moment, PageTokens, Text, page_shape
+from libs.grpckit.access import admitted_as_owner
 from libs.logs import get_logger
 from services.order.adapters.protos import (
     CHANNEL_FROM_PROTO,
@@ -22,7 +24,7 @@ from services.order.adapters.protos import (
     order_to_proto,
     refund_to_proto,
 )
-from services.order.domain.model import ORDER_ID, CancelReason, Order, OrderKind, OrderState, line_of
+from services.order.domain.model import ORDER_ID, CancelReason, Order, OrderKind, OrderState
 from services.order.service_layer import access, orders, payments, refunds, transitions
 from services.order.service_layer.orders import MemberCheck, PlaceGroupOrder, PlaceMallOrder, StockAndPrices, digest_of
 from services.order.service_layer.payments import PaymentConfirmation
@@ -35,12 +37,6 @@ OrderChange = pb.CancelOrderRequest | pb.MarkShippedRequest | pb.ConfirmDelivery
 log = get_logger(__name__)
 # The order listings' keyset, newest first: after (created_at, order_id).
 ORDERS_PAGE = page_shape(Moment(), Text(ORDER_ID))
-
-# Who may do what (besides the buyer, where a method allows the buyer).
-PLACERS = (Role.SERVICE, Role.OPERATOR)
-SHIPPERS = (Role.SERVICE, Role.OPERATOR)  # merchants, once orders know whose goods they hold
-CHANGERS = (Role.SERVICE, Role.OPERATOR)
-READERS = (Role.SERVICE, Role.OPERATOR, Role.ANALYTICS)
 
 
 def user_orders_scope(user_id: str) -> str:
@@ -77,14 +73,10 @@ class OrderServicer(pb_grpc.OrderServiceServicer):
         membership: MemberCheck,
         topic_prefix: str,
         policy: OrderPolicy,
-        group_order_callers: frozenset[str],
-        payment_callers: frozenset[str],
         page_tokens: PageTokens,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ):
         self._page_tokens = page_tokens
-        self._group_order_callers = group_order_callers
-        self._payment_callers = payment_callers
         self._pools = pools
         self._catalog = catalog
         self._membership = membership
@@ -96,27 +88,23 @@ class OrderServicer(pb_grpc.OrderServiceServicer):
         pool = self._pools[line]
         return lambda: UnitOfWork(pool, line, topic_prefix=self._prefix)
 
-    async def _authorize_order(self, order_id: str, *, roles: tuple[Role, ...], buyer: bool) -> BusinessLine:
-        """The order's line must be the caller's; then the caller holds one of `roles`, or (when `buyer`)
-        is the order's buyer. Every call naming an order comes through here, so here a pingou order not
-        placed yet is waited for: its id came from the join, and groupbuy's SeatHeld places it a few
-        milliseconds later. A mall order exists once the call placing it answered: no wait."""
+    async def _order_line(self, order_id: str) -> BusinessLine:
+        """The order's line, which the rule checked is the caller's; a buyer (let in as the owner) must be
+        the order's buyer. Every call naming an order comes through here, so here a pingou order not placed
+        yet is waited for: its id came from the join, and groupbuy's SeatHeld places it a few milliseconds
+        later. A mall order exists once the call placing it answered: no wait."""
         principal = current_principal()
-        line = line_of(order_id, field="order_id")
-        require_line(principal, line)
-        staff = principal.has_role(*roles)
-        if not staff and not (buyer and principal.has_role(Role.USER)):
-            require_role(principal, *roles)  # refuses: neither one of `roles` nor the buyer
+        line = principal.line
+        buyer = admitted_as_owner()
         wait = self._policy.placement_wait if line is BusinessLine.PINGOU else timedelta(0)
-        if staff and not wait:
+        if not buyer and not wait:
             return line  # nothing to wait for, nothing to check: the use case finds the order or says NOT_FOUND
         order_buyer = await access.buyer_of(self._uow(line), order_id, wait=wait)
-        if not staff:
+        if buyer:
             access.check_buyer(order_buyer, order_id, principal.subject)
         return line
 
     async def PlaceMallOrder(self, request: pb.PlaceMallOrderRequest, context: grpc.aio.ServicerContext) -> pb.Order:
-        authorize_user_access(current_principal(), request.user_id, roles=PLACERS, allow_self=True)
         command = PlaceMallOrder(
             idempotency_key=request.idempotency_key,
             user_id=request.user_id,
@@ -135,8 +123,6 @@ class OrderServicer(pb_grpc.OrderServiceServicer):
         )
 
     async def PlaceGroupOrder(self, request: pb.PlaceGroupOrderRequest, context: grpc.aio.ServicerContext) -> pb.Order:
-        authorize_user_access(current_principal(), request.user_id, roles=(Role.SERVICE,))
-        require_service(current_principal(), self._group_order_callers, "place group orders")
         now = self._now()
         pay_by = (
             request.pay_by.ToDatetime(tzinfo=UTC) if request.HasField("pay_by") else now + self._policy.payment_limit
@@ -168,12 +154,10 @@ class OrderServicer(pb_grpc.OrderServiceServicer):
         self,
         request: OrderChange,
         *,
-        roles: tuple[Role, ...],
-        buyer: bool,
         change: Callable[[UnitOfWork, datetime], Awaitable[Order]],
     ) -> pb.Order:
         """A keyed change of one order: authorized, then run once per idempotency key (scoped to the order)."""
-        line = await self._authorize_order(request.order_id, roles=roles, buyer=buyer)
+        line = await self._order_line(request.order_id)
         now = self._now()
         return await orders.keyed(
             self._uow(line),
@@ -185,17 +169,14 @@ class OrderServicer(pb_grpc.OrderServiceServicer):
         )
 
     async def CancelOrder(self, request: pb.CancelOrderRequest, context: grpc.aio.ServicerContext) -> pb.Order:
-        reason = CancelReason.BY_OPERATOR if current_principal().has_role(*CHANGERS) else CancelReason.BY_BUYER
+        reason = CancelReason.BY_BUYER if admitted_as_owner() else CancelReason.BY_OPERATOR
         return await self._change_order(
             request,
-            roles=CHANGERS,
-            buyer=True,
             change=lambda uow, now: transitions.cancel(uow, request.order_id, reason=reason, now=now),
         )
 
     async def ConfirmPayment(self, request: pb.ConfirmPaymentRequest, context: grpc.aio.ServicerContext) -> pb.Order:
-        line = await self._authorize_order(request.order_id, roles=(Role.SERVICE,), buyer=False)
-        require_service(current_principal(), self._payment_callers, "confirm payments")
+        line = await self._order_line(request.order_id)
         now = self._now()
         payment = PaymentConfirmation(
             order_id=request.order_id,
@@ -210,8 +191,6 @@ class OrderServicer(pb_grpc.OrderServiceServicer):
     async def MarkShipped(self, request: pb.MarkShippedRequest, context: grpc.aio.ServicerContext) -> pb.Order:
         return await self._change_order(
             request,
-            roles=SHIPPERS,
-            buyer=False,
             change=lambda uow, now: orders.mark_shipped(
                 uow, request.order_id, tracking_number=request.tracking_number, now=now
             ),
@@ -220,16 +199,12 @@ class OrderServicer(pb_grpc.OrderServiceServicer):
     async def ConfirmDelivery(self, request: pb.ConfirmDeliveryRequest, context: grpc.aio.ServicerContext) -> pb.Order:
         return await self._change_order(
             request,
-            roles=CHANGERS,
-            buyer=True,
             change=lambda uow, now: orders.confirm_delivery(uow, request.order_id, now=now),
         )
 
     async def RequestRefund(self, request: pb.RequestRefundRequest, context: grpc.aio.ServicerContext) -> pb.Order:
         return await self._change_order(
             request,
-            roles=(Role.OPERATOR,),
-            buyer=True,
             change=lambda uow, now: orders.request_after_sale_refund(
                 uow, request.order_id, policy=self._policy, now=now
             ),
@@ -238,10 +213,7 @@ class OrderServicer(pb_grpc.OrderServiceServicer):
     async def ReportRefundResult(
         self, request: pb.ReportRefundResultRequest, context: grpc.aio.ServicerContext
     ) -> pb.Refund:
-        principal = current_principal()
-        line = line_of(request.refund_id, field="refund_id")
-        require_line(principal, line)
-        require_service(current_principal(), self._payment_callers, "report refund results")
+        line = current_principal().line
         result = RefundResult(
             refund_id=request.refund_id,
             attempt=request.attempt,
@@ -253,22 +225,19 @@ class OrderServicer(pb_grpc.OrderServiceServicer):
         return refund_to_proto(refund)
 
     async def RetryRefund(self, request: pb.RetryRefundRequest, context: grpc.aio.ServicerContext) -> pb.Refund:
-        principal = current_principal()
-        line = line_of(request.refund_id, field="refund_id")
-        require_line(principal, line)
-        require_role(principal, Role.OPERATOR)
+        line = current_principal().line
         refund = await refunds.retry_refund(self._uow(line), request.refund_id, policy=self._policy, now=self._now())
         return refund_to_proto(refund)
 
     async def GetOrder(self, request: pb.GetOrderRequest, context: grpc.aio.ServicerContext) -> pb.Order:
-        line = await self._authorize_order(request.order_id, roles=READERS, buyer=True)
+        line = await self._order_line(request.order_id)
         async with self._uow(line)() as uow:
             return order_to_proto(await transitions.get_order(uow, request.order_id))
 
     async def ListUserOrders(
         self, request: pb.ListUserOrdersRequest, context: grpc.aio.ServicerContext
     ) -> pb.ListOrdersResponse:
-        line = authorize_user_access(current_principal(), request.user_id, roles=READERS, allow_self=True)
+        line = current_principal().line
         size = request.page_size or 20
         scope = user_orders_scope(request.user_id)
         after = _after(request.page_token, scope, self._page_tokens)
@@ -279,9 +248,7 @@ class OrderServicer(pb_grpc.OrderServiceServicer):
     async def ListOrdersByState(
         self, request: pb.ListOrdersByStateRequest, context: grpc.aio.ServicerContext
     ) -> pb.ListOrdersResponse:
-        principal = current_principal()
-        require_role(principal, Role.OPERATOR, Role.SERVICE)
-        line = principal.line
+        line = current_principal().line
         size = request.page_size or 50
         state = STATE_FROM_PROTO[request.state]
         kind = KIND_FROM_PROTO.get(request.kind)

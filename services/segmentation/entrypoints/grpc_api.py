@@ -1,5 +1,6 @@
-"""The gRPC adapter: authorization, proto <-> domain. Use cases do the work. Requests are validated
-before they get here (`validation.py`)."""
+"""The gRPC adapter: proto <-> domain. Use cases do the work. Requests are validated (`validation.py`) and
+their callers checked against the method's rule (`access.py`) before they get here: the line of the user
+or segments a call names is the caller's line."""
 
 from __future__ import annotations
 
@@ -12,11 +13,11 @@ import grpc
 from pingou.segmentation.v1 import segmentation_pb2 as pb
 from pingou.segmentation.v1 import segmentation_pb2_grpc as pb_grpc
 
-from libs.auth import Role, authorize_user_access, current_principal, limit_services, require_line, require_role
-from libs.convert import LINE_FROM_PROTO, LINE_TO_PROTO, optional_timestamp
+from libs.auth import current_principal
+from libs.convert import LINE_TO_PROTO, optional_timestamp
 from libs.core import BusinessLine
-from libs.core.paging import PageTokens
 from libs.core.cities import CityTiers
+from libs.core.paging import PageTokens
 from services.segmentation.domain.model import (
     Segment,
     SegmentRule,
@@ -28,11 +29,6 @@ from services.segmentation.service_layer.unit_of_work import UnitOfWork
 from services.segmentation.service_layer.users import CHANNEL_TO_PROTO, Identity
 
 KIND_TO_PROTO = {value: key for key, value in KIND_FROM_PROTO.items()}
-
-READERS = (Role.SERVICE, Role.OPERATOR, Role.ANALYTICS)
-WRITERS = (Role.SERVICE, Role.OPERATOR)
-SEGMENT_AUTHORS = (Role.OPERATOR, Role.ANALYTICS)
-LINK_READERS = (Role.ANALYTICS, Role.SERVICE)
 
 
 # --- proto <-> domain
@@ -103,7 +99,6 @@ class SegmentationServicer(pb_grpc.SegmentationServiceServicer):
         cities: CityTiers,
         salt: bytes,
         topic_prefix: str,
-        registry_callers: frozenset[str],
         page_tokens: PageTokens,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ):
@@ -111,24 +106,14 @@ class SegmentationServicer(pb_grpc.SegmentationServiceServicer):
         self._page_tokens = page_tokens
         self._cities = cities
         self._salt = salt
-        self._registry_callers = registry_callers
         self._prefix = topic_prefix
         self._now = clock
 
     def _uow(self, line: BusinessLine) -> UnitOfWork:
         return UnitOfWork(self._pools[line], line, topic_prefix=self._prefix)
 
-    def _line_of_request(self, line: int, roles: tuple[Role, ...]) -> BusinessLine:
-        principal = current_principal()
-        requested = LINE_FROM_PROTO[line]
-        require_line(principal, requested)
-        require_role(principal, *roles)
-        return requested
-
     async def RegisterUser(self, request: pb.RegisterUserRequest, context: grpc.aio.ServicerContext) -> pb.User:
         principal = current_principal()
-        require_role(principal, *WRITERS)
-        limit_services(principal, self._registry_callers, "register users")
         identities = [Identity(KIND_FROM_PROTO[i.kind], i.value) for i in request.identities]
         async with self._uow(principal.line) as uow:
             user = await users.register_user(
@@ -142,14 +127,13 @@ class SegmentationServicer(pb_grpc.SegmentationServiceServicer):
         return user_to_proto(user, now=self._now())
 
     async def GetUser(self, request: pb.GetUserRequest, context: grpc.aio.ServicerContext) -> pb.User:
-        line = authorize_user_access(current_principal(), request.user_id, roles=READERS, allow_self=True)
+        line = current_principal().line
         async with self._uow(line) as uow:
             user = await users.get_user(uow, request.user_id)
         return user_to_proto(user, now=self._now())
 
     async def UpdateProfile(self, request: pb.UpdateProfileRequest, context: grpc.aio.ServicerContext) -> pb.User:
-        line = authorize_user_access(current_principal(), request.user_id, roles=WRITERS, allow_self=True)
-        limit_services(current_principal(), self._registry_callers, "change profiles")
+        line = current_principal().line
         async with self._uow(line) as uow:
             user = await users.update_profile(
                 uow,
@@ -163,8 +147,7 @@ class SegmentationServicer(pb_grpc.SegmentationServiceServicer):
     async def LinkIdentity(
         self, request: pb.LinkIdentityRequest, context: grpc.aio.ServicerContext
     ) -> pb.LinkIdentityResponse:
-        line = authorize_user_access(current_principal(), request.user_id, roles=(Role.SERVICE,))
-        limit_services(current_principal(), self._registry_callers, "link identities")
+        line = current_principal().line
         identity = Identity(KIND_FROM_PROTO[request.identity.kind], request.identity.value)
         async with self._uow(line) as uow:
             linked = await users.link_identity(uow, salt=self._salt, user_id=request.user_id, identity=identity)
@@ -173,7 +156,7 @@ class SegmentationServicer(pb_grpc.SegmentationServiceServicer):
     async def GetLinkedAccounts(
         self, request: pb.GetLinkedAccountsRequest, context: grpc.aio.ServicerContext
     ) -> pb.GetLinkedAccountsResponse:
-        line = authorize_user_access(current_principal(), request.user_id, roles=LINK_READERS)
+        line = current_principal().line
         async with self._uow(line) as uow:
             await users.get_user(uow, request.user_id)
             accounts = await uow.users.linked_accounts(request.user_id)
@@ -187,13 +170,13 @@ class SegmentationServicer(pb_grpc.SegmentationServiceServicer):
     async def IsNewToCompany(
         self, request: pb.IsNewToCompanyRequest, context: grpc.aio.ServicerContext
     ) -> pb.IsNewToCompanyResponse:
-        line = authorize_user_access(current_principal(), request.user_id, roles=(Role.SERVICE, Role.ANALYTICS))
+        line = current_principal().line
         async with self._uow(line) as uow:
             new, linked = await users.is_new_to_company(uow, request.user_id)
         return pb.IsNewToCompanyResponse(new_to_company=new, linked_accounts=linked)
 
     async def DefineSegment(self, request: pb.DefineSegmentRequest, context: grpc.aio.ServicerContext) -> pb.Segment:
-        line = self._line_of_request(request.line, SEGMENT_AUTHORS)
+        line = current_principal().line
         async with self._uow(line) as uow:
             segment = await segments.define_segment(
                 uow,
@@ -205,14 +188,22 @@ class SegmentationServicer(pb_grpc.SegmentationServiceServicer):
         return segment_to_proto(segment)
 
     async def GetSegment(self, request: pb.GetSegmentRequest, context: grpc.aio.ServicerContext) -> pb.Segment:
-        line = self._line_of_request(request.line, READERS)
+        line = current_principal().line
         async with self._uow(line) as uow:
             return segment_to_proto(await segments.get_segment(uow, request.segment_id))
+
+    async def ListSegments(
+        self, request: pb.ListSegmentsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListSegmentsResponse:
+        line = current_principal().line
+        async with self._uow(line) as uow:
+            found = await segments.list_segments(uow)
+        return pb.ListSegmentsResponse(segments=[segment_to_proto(segment) for segment in found])
 
     async def GetSegments(
         self, request: pb.GetSegmentsRequest, context: grpc.aio.ServicerContext
     ) -> pb.GetSegmentsResponse:
-        line = authorize_user_access(current_principal(), request.user_id, roles=READERS)
+        line = current_principal().line
         async with self._uow(line) as uow:
             found = await segments.segments_of_user(uow, request.user_id)
         return pb.GetSegmentsResponse(
@@ -222,7 +213,7 @@ class SegmentationServicer(pb_grpc.SegmentationServiceServicer):
     async def ListSegmentMembers(
         self, request: pb.ListSegmentMembersRequest, context: grpc.aio.ServicerContext
     ) -> pb.ListSegmentMembersResponse:
-        line = self._line_of_request(request.line, READERS)
+        line = current_principal().line
         async with self._uow(line) as uow:
             members, next_token, version = await segments.list_members(
                 uow,

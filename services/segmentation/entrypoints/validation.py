@@ -94,6 +94,12 @@ def validate_get_segment(request: pb.GetSegmentRequest) -> None:
     problems.raise_if_any()
 
 
+def validate_list_segments(request: pb.ListSegmentsRequest) -> None:
+    problems = Violations()
+    _line(problems, request.line)
+    problems.raise_if_any()
+
+
 def validate_list_members(request: pb.ListSegmentMembersRequest) -> None:
     problems = Violations()
     _line(problems, request.line)
@@ -112,6 +118,7 @@ VALIDATORS: Mapping[str, Validator] = {
     f"/{SERVICE}/IsNewToCompany": validate_user_only,
     f"/{SERVICE}/DefineSegment": validate_define,
     f"/{SERVICE}/GetSegment": validate_get_segment,
+    f"/{SERVICE}/ListSegments": validate_list_segments,
     f"/{SERVICE}/GetSegments": validate_user_only,
     f"/{SERVICE}/ListSegmentMembers": validate_list_members,
 }

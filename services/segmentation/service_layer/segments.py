@@ -34,6 +34,11 @@ async def get_segment(uow: UnitOfWork, segment_id: str, *, version: int | None =
     return segment
 
 
+async def list_segments(uow: UnitOfWork) -> list[Segment]:
+    """The latest version of each segment of the line, by id."""
+    return await uow.users.latest_segments()
+
+
 async def segments_of_user(uow: UnitOfWork, user_id: str) -> list[Segment]:
     await get_user(uow, user_id)
     return await uow.users.segments_of(user_id, await uow.users.latest_segments())

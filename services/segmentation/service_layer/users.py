@@ -9,8 +9,8 @@ from pingou.segmentation.v1 import segmentation_pb2 as pb
 from prometheus_client import Counter
 
 from libs.core import NotFound
-from libs.logs import get_logger
 from libs.core.cities import CityTier, CityTiers
+from libs.logs import get_logger
 from services.segmentation.domain.identity import identity_hash
 from services.segmentation.domain.model import Channel, IdentityKind, User
 from services.segmentation.service_layer.unit_of_work import USER_AGGREGATE, UnitOfWork

@@ -136,6 +136,11 @@ def _tables() -> dict[str, RpcTable]:
         "ListCategories": lambda c, sku: Rpc(
             c.stub.ListCategories, [Good(pb.ListCategoriesRequest(), c.token(PINGOU, Role.USER))]
         ),
+        "ListMerchants": lambda c, sku: Rpc(
+            c.stub.ListMerchants,
+            [Good(pb.ListMerchantsRequest(belt_id="yiwu-goods", page_size=10), c.token(PINGOU, Role.USER))],
+            dict.fromkeys(("belt_id", "page_size", "page_token"), EMPTY),
+        ),
         "CreateProduct": create_product,
         "GetProducts": lambda c, sku: Rpc(
             c.stub.GetProducts,

@@ -90,6 +90,41 @@ async def test_a_page_token_works_only_for_its_own_search(catalog: Catalog) -> N
     assert (caught.value.code(), reason_of(caught.value)) == (grpc.StatusCode.INVALID_ARGUMENT, "INVALID_PAGE_TOKEN")
 
 
+async def test_merchants_are_listed_by_id_page_by_page_and_by_belt(catalog: Catalog) -> None:
+    async def merchants(page_size: int, **filters: str) -> list[pb.Merchant]:
+        found, token = [], ""
+        while True:
+            reply = await catalog.stub.ListMerchants(
+                pb.ListMerchantsRequest(page_size=page_size, page_token=token, **filters),
+                metadata=catalog.token(PINGOU, Role.USER),
+            )
+            found.extend(reply.merchants)
+            token = reply.next_page_token
+            if not token:
+                return found
+
+    every = await merchants(100)
+    ids = [merchant.merchant_id for merchant in every]
+    assert ids == sorted(ids)
+    assert len(ids) == await catalog.fetchval("SELECT count(*) FROM catalog.merchants") >= 20
+    assert [merchant.merchant_id for merchant in await merchants(7)] == ids
+    hanfu = await merchants(1, belt_id="caoxian-hanfu")
+    assert {(m.merchant_id, m.factory_direct) for m in hanfu} == {
+        ("m-caoxian-hanfu-factory", True),
+        ("m-caoxian-hanfu-trade", False),
+    }
+    assert all(merchant.belt_id == "caoxian-hanfu" and merchant.name for merchant in hanfu)
+    first = await catalog.stub.ListMerchants(
+        pb.ListMerchantsRequest(page_size=1, belt_id="caoxian-hanfu"), metadata=catalog.token(PINGOU, Role.USER)
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as caught:  # a token of one belt's listing is no good for another's
+        await catalog.stub.ListMerchants(
+            pb.ListMerchantsRequest(belt_id="yiwu-goods", page_token=first.next_page_token),
+            metadata=catalog.token(PINGOU, Role.USER),
+        )
+    assert (caught.value.code(), reason_of(caught.value)) == (grpc.StatusCode.INVALID_ARGUMENT, "INVALID_PAGE_TOKEN")
+
+
 async def test_products_batch_get_and_listing_versions(catalog: Catalog) -> None:
     got = await catalog.stub.GetProducts(
         pb.GetProductsRequest(product_ids=["spu-caoxian-hanfu-1", "spu-wuchang-rice-1", "spu-nope"]),

@@ -114,6 +114,9 @@ TABLES: dict[str, Table] = {
     "GetSegment": lambda s, user: Rpc(
         s.stub.GetSegment, [Good(pb.GetSegmentRequest(line=PROTO_PINGOU, segment_id=SEGMENT), s.token(PINGOU))]
     ),
+    "ListSegments": lambda s, user: Rpc(
+        s.stub.ListSegments, [Good(pb.ListSegmentsRequest(line=PROTO_PINGOU), s.token(PINGOU, Role.OPERATOR))]
+    ),
     "GetSegments": _user_only("GetSegments", pb.GetSegmentsRequest),
     "ListSegmentMembers": lambda s, user: Rpc(
         s.stub.ListSegmentMembers,

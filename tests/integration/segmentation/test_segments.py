@@ -135,6 +135,26 @@ async def test_redefining_a_segment_adds_a_version_and_answers_use_the_latest(se
     assert (latest.version, latest.rule.min_tier, latest.rule.max_tier) == (2, 3, 6)
 
 
+async def test_the_segments_of_a_line_are_listed_at_their_latest_version(segmentation: Segmentation) -> None:
+    first, second = f"list-a-{uuid.uuid4().hex[:6]}", f"list-b-{uuid.uuid4().hex[:6]}"
+    await define(segmentation, first, min_tier=1, max_tier=2)
+    await define(segmentation, first, min_tier=3, max_tier=6)
+    await define(segmentation, second, plus_member=True)
+    listed = await segmentation.stub.ListSegments(
+        pb.ListSegmentsRequest(line=MALL), metadata=segmentation.token(BusinessLine.MALL, Role.OPERATOR)
+    )
+    ids = [segment.segment_id for segment in listed.segments]
+    assert ids == sorted(ids)
+    assert len(ids) == len(set(ids))
+    by_id = {segment.segment_id: segment for segment in listed.segments}
+    assert (by_id[first].version, by_id[first].rule.min_tier, by_id[second].version) == (2, 3, 1)
+    pingou = await segmentation.stub.ListSegments(  # the other line's segments are its own
+        pb.ListSegmentsRequest(line=common_pb2.BUSINESS_LINE_PINGOU),
+        metadata=segmentation.token(BusinessLine.PINGOU, Role.OPERATOR),
+    )
+    assert not {first, second} & {segment.segment_id for segment in pingou.segments}
+
+
 async def test_concurrent_redefinitions_get_distinct_versions_or_abort(segmentation: Segmentation) -> None:
     import asyncio
 

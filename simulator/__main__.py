@@ -1,0 +1,5 @@
+"""python -m simulator: see simulator/run.py."""
+
+from simulator.run import main
+
+raise SystemExit(main())

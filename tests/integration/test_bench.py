@@ -5,8 +5,6 @@ figures themselves are never asserted here: they belong to the benchmark, on a q
 from __future__ import annotations
 
 import asyncio
-import dataclasses
-import uuid
 from pathlib import Path
 
 import pytest
@@ -15,10 +13,10 @@ from rich.console import Console
 from bench.platform import Platform, tracked_parts
 from bench.report import render
 from bench.run import BenchSettings, run_bench
-from deploy.local import services
 from libs.auth.local import LocalKeys
-from tests.conftest import Infra, fresh_database
+from tests.conftest import Infra
 from tests.support.notes import free_port
+from tests.support.processes import platform_processes
 
 pytestmark = [pytest.mark.infra, pytest.mark.timeout(600)]
 
@@ -43,39 +41,20 @@ KEYS = (
 async def test_a_short_bench_run_writes_every_figure(
     infra: Infra, keys: LocalKeys, page_token_key: Path, tmp_path: Path
 ) -> None:
-    specs = [dataclasses.replace(spec, port=free_port(), metrics_port=None) for spec in services.SERVICES]
-    prefix = f"b{uuid.uuid4().hex[:8]}."
-    async with fresh_database(infra) as database_url:
-        env = {
-            **services.platform_env(
-                database_url=database_url,
-                kafka_bootstrap=infra.kafka_bootstrap,
-                keys=keys,
-                identity_salt=uuid.uuid4().hex,
-                page_token_key=page_token_key,
-                specs=specs,
-            ),
-            "KAFKA_TOPIC_PREFIX": prefix,
-        }
-        try:
-            await asyncio.to_thread(services.up_all, env, tmp_path, specs)
-            pids = {spec.name: int((tmp_path / "run" / f"{spec.name}.pid").read_text()) for spec in specs}
-            platform = Platform(
-                addresses={spec.name: f"{services.HOST}:{spec.port}" for spec in specs},
-                database_url=database_url,
-                kafka_bootstrap=infra.kafka_bootstrap,
-                keys=keys,
-                logs=tmp_path / "logs",
-                topic_prefix=prefix,
-                parts=await tracked_parts(database_url, pids, kafka_pid=None),
-            )
-            settings = BenchSettings(
-                seconds=2, idle_seconds=1, pgbench_seconds=1, planned_join_rate=300, echo_port=free_port()
-            )
-            results = await asyncio.to_thread(run_bench, platform, settings, lambda _: None)
-        finally:
-            await asyncio.to_thread(services.down_all, tmp_path, specs)
-
+    async with platform_processes(infra, keys, page_token_key, tmp_path, prefix_letter="b") as processes:
+        platform = Platform(
+            addresses=processes.addresses,
+            database_url=processes.database_url,
+            kafka_bootstrap=infra.kafka_bootstrap,
+            keys=keys,
+            logs=tmp_path / "logs",
+            topic_prefix=processes.topic_prefix,
+            parts=await tracked_parts(processes.database_url, processes.pids(), kafka_pid=None),
+        )
+        settings = BenchSettings(
+            seconds=2, idle_seconds=1, pgbench_seconds=1, planned_join_rate=300, echo_port=free_port()
+        )
+        results = await asyncio.to_thread(run_bench, platform, settings, lambda _: None)
     assert set(KEYS) <= set(results)
     assert set(results["rss_mib"]) >= {"catalog", "groupbuy", "order", "segmentation", "membership", "postgres"}
     assert results["details"]["phases"]["join"]["count"] > 0

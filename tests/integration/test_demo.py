@@ -5,10 +5,8 @@ checks read the real tables: an order left unpaid past its limit afterwards is r
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import re
-import uuid
 from pathlib import Path
 
 import pytest
@@ -21,8 +19,8 @@ from ops.checks import connect
 from ops.platform import LocalPlatform
 from simulator import checks
 from simulator.run import DemoSettings, simulate
-from tests.conftest import Infra, fresh_database
-from tests.support.notes import free_port
+from tests.conftest import Infra
+from tests.support.processes import platform_processes
 
 pytestmark = [pytest.mark.infra, pytest.mark.timeout(600)]
 
@@ -42,48 +40,33 @@ def _row(text: str, name: str) -> list[str]:
 async def test_a_small_demo_day_passes_its_checks_and_writes_its_chart(
     infra: Infra, keys: LocalKeys, page_token_key: Path, tmp_path: Path
 ) -> None:
-    specs = [dataclasses.replace(spec, port=free_port(), metrics_port=None) for spec in services.SERVICES]
-    assert "analytics" in {spec.name for spec in specs}, "the demo reads its KPIs from the analytics service"
-    prefix = f"d{uuid.uuid4().hex[:8]}."
+    assert "analytics" in {spec.name for spec in services.SERVICES}, (
+        "the demo reads its KPIs from the analytics service"
+    )
     chart = tmp_path / "demo" / "day.png"
     console = Console(record=True, width=200)
-    async with fresh_database(infra) as database_url:
-        env = {
-            **services.platform_env(
-                database_url=database_url,
-                kafka_bootstrap=infra.kafka_bootstrap,
-                keys=keys,
-                identity_salt=uuid.uuid4().hex,
-                page_token_key=page_token_key,
-                specs=specs,
-            ),
-            "KAFKA_TOPIC_PREFIX": prefix,
-        }
+    async with platform_processes(infra, keys, page_token_key, tmp_path, prefix_letter="d") as processes:
+        platform = LocalPlatform(
+            addresses=processes.addresses,
+            database_url=processes.database_url,
+            kafka_bootstrap=infra.kafka_bootstrap,
+            keys=keys,
+            data_dir=tmp_path,
+            topic_prefix=processes.topic_prefix,
+        )
+        code = await simulate(platform, dataclasses.replace(SMALL_DAY, output=chart), console)
+        # The checks count real rows: an order an hour past its payment limit (as if no timer ran) fails one.
+        connection = await connect(processes.database_url)
         try:
-            await asyncio.to_thread(services.up_all, env, tmp_path, specs)
-            platform = LocalPlatform(
-                addresses={spec.name: f"{services.HOST}:{spec.port}" for spec in specs},
-                database_url=database_url,
-                kafka_bootstrap=infra.kafka_bootstrap,
-                keys=keys,
-                data_dir=tmp_path,
-                topic_prefix=prefix,
+            await connection.execute(
+                """INSERT INTO order_mall.orders (order_id, user_id, kind, state, total_minor, currency, channel,
+                                                  shipping_city, pay_by)
+                   VALUES ('mo_stuck', 'mu_stuck', 'mall', 'pending_payment', 100, 'CNY', 'mall_app', '上海',
+                           now() - interval '1 hour')"""
             )
-            code = await simulate(platform, dataclasses.replace(SMALL_DAY, output=chart), console)
-            # The checks count real rows: an order an hour past its payment limit (as if no timer ran) fails one.
-            connection = await connect(database_url)
-            try:
-                await connection.execute(
-                    """INSERT INTO order_mall.orders (order_id, user_id, kind, state, total_minor, currency, channel,
-                                                      shipping_city, pay_by)
-                       VALUES ('mo_stuck', 'mu_stuck', 'mall', 'pending_payment', 100, 'CNY', 'mall_app', '上海',
-                               now() - interval '1 hour')"""
-                )
-                after = {check.name: check for check in await checks.invariants(connection, {})}
-            finally:
-                await connection.close()
+            after = {check.name: check for check in await checks.invariants(connection, {})}
         finally:
-            await asyncio.to_thread(services.down_all, tmp_path, specs)
+            await connection.close()
 
     text = console.export_text()
     assert code == 0, text[-8000:]

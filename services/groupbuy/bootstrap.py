@@ -1,5 +1,6 @@
 """Wiring: settings, migrations, topics, the pool, clients of catalog / segmentation / membership, the
-allotment, the relay, the order-event consumer, the durable jobs and the servicer. Pingou line only."""
+allotment, the relay, the consumers of order events and of registrations, the durable jobs and the
+servicer. Pingou line only."""
 
 from __future__ import annotations
 
@@ -28,12 +29,14 @@ from services.groupbuy.adapters.eligibility import (
     open_membership_channel,
     open_segmentation_channel,
 )
+from services.groupbuy.adapters.registry import RegisteredAccounts
 from services.groupbuy.entrypoints.access import ACCESS
 from services.groupbuy.entrypoints.grpc_api import GroupbuyServicer
 from services.groupbuy.entrypoints.jobs import HoldBackstopJob, IdentityJob, LeaseJob, WindowJob
 from services.groupbuy.entrypoints.validation import SERVICE, VALIDATORS
 from services.groupbuy.service_layer.context import Context
 from services.groupbuy.service_layer.lifecycle import order_handlers
+from services.groupbuy.service_layer.registry import USER_AGGREGATE, registry_handlers
 from services.groupbuy.service_layer.stock import Allotment
 from services.groupbuy.service_layer.unit_of_work import GROUP_AGGREGATE, UnitOfWork
 
@@ -86,9 +89,10 @@ async def build_app(settings: GroupbuySettings) -> GrpcApp:
     await asyncio.to_thread(migrate_all, settings)
     prefix = settings.kafka_topic_prefix
     order_topic = topic_name(LINE, "order", prefix=prefix)
+    user_topic = topic_name(LINE, USER_AGGREGATE, prefix=prefix)
     await ensure_topics(
         settings.kafka_bootstrap_servers,
-        [topic_name(LINE, GROUP_AGGREGATE, prefix=prefix), order_topic],
+        [topic_name(LINE, GROUP_AGGREGATE, prefix=prefix), order_topic, user_topic],
         replication_factor=settings.kafka_replication_factor,
     )
     pools = await create_line_pools(
@@ -101,7 +105,7 @@ async def build_app(settings: GroupbuySettings) -> GrpcApp:
         segmentation := open_segmentation_channel(settings.segmentation_address),
         membership := open_membership_channel(settings.membership_address),
     ]
-    eligibility = ServiceEligibility(segmentation, membership, credentials)
+    eligibility = ServiceEligibility(segmentation, membership, credentials, RegisteredAccounts(pool))
     clock = partial(datetime.now, UTC)
     allotment = Allotment(pool, CatalogStock(catalog, credentials), block=settings.stock_lease_block, clock=clock)
     context = Context(
@@ -134,6 +138,13 @@ async def build_app(settings: GroupbuySettings) -> GrpcApp:
         topics=[order_topic],
         handlers=order_handlers(prefix),
     )
+    registrations = IdempotentConsumer(
+        name=f"{prefix}{NAME}-users-{LINE}",
+        pool=pool,
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        topics=[user_topic],
+        handlers=registry_handlers(),
+    )
     relays = line_relays(
         settings.database_url, service=NAME, lines=[LINE], bootstrap_servers=settings.kafka_bootstrap_servers
     )
@@ -150,6 +161,6 @@ async def build_app(settings: GroupbuySettings) -> GrpcApp:
         service_names=[SERVICE],
         validators=VALIDATORS,
         access=ACCESS,
-        workers=[*(relay.run for relay in relays), consumer.run, *(job.run for job in jobs)],
+        workers=[*(relay.run for relay in relays), consumer.run, registrations.run, *(job.run for job in jobs)],
         on_stop=[close],
     )

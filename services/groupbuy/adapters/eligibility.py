@@ -2,8 +2,10 @@
 
 The group rules fail closed: without an answer no new-user-only or PLUS-only seat is given
 (UNAVAILABLE). The registry check fails open (see is_registered). An account, once registered, stays
-registered, so "registered" is remembered (in a bounded cache); "not registered" is not (a buyer may
-register a moment later). Once a person has ordered they are never new again, so "not new" is kept
+registered, so "registered" is remembered (in a bounded cache), and groupbuy keeps its own table of the
+accounts segmentation has announced (UserRegistered): only an account not there yet, its event still on
+the way, is asked of segmentation. "Not registered" is not remembered (a buyer may register a moment
+later). Once a person has ordered they are never new again, so "not new" is kept
 longer than "new"; the new-user discount's once-per-person rule does not rest on these caches (the seat
 statement claims it in the database). "Member" is kept for a short time, as membership's API invites
 callers to, and "not a member" not at all (a buyer who has just bought PLUS must not be turned away).
@@ -25,6 +27,7 @@ from libs.auth import ServiceCredentials
 from libs.core import BusinessLine, NotFound, Unavailable
 from libs.grpckit import open_channel
 from libs.logs import get_logger
+from services.groupbuy.adapters.registry import RegisteredAccounts
 
 SEGMENTATION_SERVICE = seg_pb.DESCRIPTOR.services_by_name["SegmentationService"].full_name
 MEMBERSHIP_SERVICE = membership_pb.DESCRIPTOR.services_by_name["MembershipService"].full_name
@@ -59,7 +62,14 @@ def _unavailable_or_raise(error: grpc.aio.AioRpcError, service: str, user_id: st
 
 
 class ServiceEligibility:
-    def __init__(self, segmentation: grpc.aio.Channel, membership: grpc.aio.Channel, credentials: ServiceCredentials):
+    def __init__(
+        self,
+        segmentation: grpc.aio.Channel,
+        membership: grpc.aio.Channel,
+        credentials: ServiceCredentials,
+        registered: RegisteredAccounts,
+    ):
+        self._announced = registered  # the accounts segmentation's events have announced
         self._segmentation = seg_grpc.SegmentationServiceStub(segmentation)
         self._membership = membership_grpc.MembershipServiceStub(membership)
         self._credentials = credentials
@@ -74,6 +84,9 @@ class ServiceEligibility:
         (counted, logged), for an outage must not stop the joins of registered buyers, and every job
         copes with a buyer the registry does not know."""
         if user_id in self._registered or user_id in self._not_new or user_id in self._new:
+            return True
+        if await self._announced.knows(user_id):
+            self._registered[user_id] = True
             return True
         try:
             new = await self._ask_new(user_id)  # the registry's cheapest answer about an account

@@ -3,14 +3,17 @@ is refused UNAVAILABLE with a reason naming the service, and nothing is written 
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import grpc
 import pytest
 
 from libs.grpckit.errors import reason_of
-from tests.integration.groupbuy.conftest import Platform
+from services.groupbuy.adapters.eligibility import REGISTRY_UNANSWERED
+from tests.integration.groupbuy.conftest import SCHEMA, Platform
 from tests.support.notes import free_port
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.infra
 
@@ -47,3 +50,24 @@ async def test_a_group_without_those_rules_does_not_need_them(platform: Platform
     sku = await platform.listing(size=2)
     opened = await platform.open(await platform.register(), sku)
     assert opened.seat.leader
+
+
+async def test_a_registration_already_announced_needs_no_answer_from_segmentation(platform: Platform) -> None:
+    sku = await platform.listing(size=2)
+    buyer = await platform.register()  # the shop's segmentation announces it; groupbuy's is unreachable
+
+    async def recorded() -> bool:
+        sql = f"SELECT count(*) FROM {SCHEMA}.registered_accounts WHERE account_id = $1"  # noqa: S608
+        return await platform.count(sql, buyer) == 1
+
+    await eventually(recorded)
+    unanswered = REGISTRY_UNANSWERED._value.get()
+    assert (await platform.open(buyer, sku)).seat.leader
+    assert REGISTRY_UNANSWERED._value.get() == unanswered  # the seat did not rest on failing open
+
+
+async def test_while_segmentation_is_away_an_account_not_yet_announced_is_given_its_seat(platform: Platform) -> None:
+    sku = await platform.listing(size=2)
+    unanswered = REGISTRY_UNANSWERED._value.get()
+    assert (await platform.open(f"pu_{uuid.uuid4().int % 10**12}", sku)).seat.leader  # failing open, counted
+    assert REGISTRY_UNANSWERED._value.get() == unanswered + 1

@@ -13,7 +13,7 @@ from pingou.segmentation.v1 import segmentation_pb2 as seg_pb
 
 from libs.core import BusinessLine
 from libs.grpckit.errors import reason_of
-from tests.integration.groupbuy.conftest import Platform
+from tests.integration.groupbuy.conftest import SCHEMA, Platform
 from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.infra
@@ -229,3 +229,22 @@ async def test_buyers_see_only_their_own_invite_code_and_order_and_strangers_no_
     assert [(g.group_id, g.share_code, g.leader_user_id) for g in listed.groups] == [(group_id, "", "")]
     # What the stranger needs to join is there: the group's id.
     await platform.join(stranger, group_id=listed.groups[0].group_id)
+
+
+async def test_a_buyer_the_registry_does_not_know_holds_no_seat(platform: Platform) -> None:
+    sku = await platform.listing(size=2)
+    before = await platform.row_counts()
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await platform.open(f"pu_{uuid.uuid4().int % 10**12}", sku)
+    assert (refused.value.code(), reason_of(refused.value)) == (grpc.StatusCode.NOT_FOUND, "USER_NOT_FOUND")
+    assert await platform.row_counts() == before
+
+
+async def test_registrations_reach_groupbuy_as_events(platform: Platform) -> None:
+    buyer = await platform.register()
+
+    async def recorded() -> bool:
+        sql = f"SELECT count(*) FROM {SCHEMA}.registered_accounts WHERE account_id = $1"  # noqa: S608
+        return await platform.count(sql, buyer) == 1
+
+    await eventually(recorded)

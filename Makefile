@@ -11,7 +11,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 PROTOS := $(shell find protos -name '*.proto' | sort)
 GENERATED := libs/generated
 
-.PHONY: up down status clean test lint bench demo protos venv token help
+.PHONY: up down status clean test lint bench demo chaos protos venv token help
 
 help:
 	@echo "make up      set up and start PostgreSQL, Kafka and every service (PROFILE=$(PROFILE))"
@@ -21,6 +21,7 @@ help:
 	@echo "make lint    ruff and mypy --strict"
 	@echo "make bench   the join path under load beside its ceilings (starts the platform if needed)"
 	@echo "make demo    a simulated group-buying day: progress, KPI table, PNG chart, invariant check (DEMO_ARGS=--scale 2)"
+	@echo "make chaos   faults under simulated load, then invariants and reconciliation (CHAOS_ARGS=--faults short)"
 	@echo "make token   print a local token: make token SUB=pu_1 LINE=pingou ROLE=user (ROLE=service: SUB names the service)"
 
 $(VENV)/.installed: requirements.lock pyproject.toml
@@ -68,7 +69,7 @@ test: protos
 lint: protos
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
-	$(PY) -m mypy libs services deploy tests cli ops simulator
+	$(PY) -m mypy libs services deploy tests cli ops simulator chaos
 
 # The benchmark of SPEC 6 against the platform of `make up` (started when it does not run); BENCH_ARGS=...
 # passes options (--seconds, --output). Writes bench/results/latest.json.
@@ -79,6 +80,12 @@ bench: protos
 # DEMO_ARGS=... passes options (--scale, --seconds, --seed, --output, --await-failures). Exits 1 on a violation.
 demo: protos
 	$(PY) -m simulator --profile $(PROFILE) $(DEMO_ARGS)
+
+# Faults (service kills, broker and database restarts, a rolling restart) injected into the platform of
+# `make up` under simulated load (started when it does not run); CHAOS_ARGS=... passes options (--faults,
+# --broker-away-seconds, --scale, --output). Writes chaos/results/latest.json; exits 1 on a violation.
+chaos: protos
+	$(PY) -m chaos --profile $(PROFILE) $(CHAOS_ARGS)
 
 SUB ?= operator-1
 LINE ?= pingou

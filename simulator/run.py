@@ -120,7 +120,7 @@ async def _reports(platform: Platform, start: datetime, end: datetime) -> dict[B
     return reports
 
 
-async def _caught_up(
+async def caught_up(
     platform: Platform, database_url: str, start: datetime, end: datetime, at_most: float
 ) -> tuple[dict[BusinessLine, analytics.KpiReport], list[checks.Reconciled]]:
     """The KPI reports over [start, end) once analytics has applied everything (its consumer lag is 0) and
@@ -183,12 +183,12 @@ async def simulate(local: LocalPlatform, settings: DemoSettings, console: Consol
     window_start = datetime.now(UTC)
     try:
         with _progress(console) as progress:
-            assortment = await _set_up(platform, plan, provider, run, progress)
+            assortment = await set_up_day(platform, plan, provider, run, progress)
             day = Day(plan, clock, assortment, Buyers(platform), provider, run=run)
             record = await _play(day, plan, progress)
             window_end = await _settle(platform, local, provider, record, settings, progress)
             catching_up = progress.add_task("analytics catching up", total=None)
-            reports, reconciled = await _caught_up(
+            reports, reconciled = await caught_up(
                 platform, local.database_url, window_start, window_end, at_most=settings.catch_up_seconds
             )
             progress.update(catching_up, total=1, completed=1)
@@ -230,7 +230,7 @@ async def simulate(local: LocalPlatform, settings: DemoSettings, console: Consol
     return 0
 
 
-async def _set_up(
+async def set_up_day(
     platform: Platform, plan: DayPlan, provider: PaymentProvider, run: str, progress: Progress
 ) -> Assortment:
     """Merchants list the day's SKUs, the buyers sign up, the provider starts listening for refunds (and

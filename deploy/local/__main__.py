@@ -10,46 +10,15 @@ component: `<name> <host:port> <SERVING|NOT_SERVING|DOWN>`.
 from __future__ import annotations
 
 import argparse
-import secrets
 import sys
-from pathlib import Path
 
 from deploy.local import infra, services
-from libs.auth.local import LocalKeys
-from libs.core.paging import make_page_token_key
-
-
-def keys(data_dir: Path) -> LocalKeys:
-    """The local keys: the issuer's (`make token`, the CLI), one per service identity, and the key set
-    trusting them (services get the key set and their own key only)."""
-    return LocalKeys.make(data_dir / "keys", services.identities())
-
-
-def identity_salt(data_dir: Path) -> str:
-    """The local salt of identity-link hashes, made once and kept with the data it hashes."""
-    path = data_dir / "keys" / "identity-link.salt"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_hex(32))
-        path.chmod(0o600)
-    return path.read_text().strip()
-
-
-def page_token_key(data_dir: Path) -> Path:
-    """The local page-token key (HMAC), made once: a new one would void the page tokens clients hold."""
-    return make_page_token_key(data_dir / "keys" / "page-token.key")
 
 
 def up(profile: str) -> None:
     endpoints = infra.up(profile)
     data_dir = infra.data_dir(profile)
-    env = services.platform_env(
-        database_url=endpoints.database_url,
-        kafka_bootstrap=endpoints.kafka_bootstrap,
-        keys=keys(data_dir),
-        identity_salt=identity_salt(data_dir),
-        page_token_key=page_token_key(data_dir),
-    )
+    env = services.local_env(data_dir, database_url=endpoints.database_url, kafka_bootstrap=endpoints.kafka_bootstrap)
     services.up_all(env, data_dir)
     status(profile)
 

@@ -184,14 +184,16 @@ class Layout:
 # --------------------------------------------------------------------------- public operations
 
 
-def up(profile: str = "dev") -> Endpoints:
-    """Starts what the profile needs (or reuses what already runs) and returns its endpoints."""
+def up(profile: str = "dev", *, restart: bool = False) -> Endpoints:
+    """Starts what the profile needs (or reuses what already runs) and returns its endpoints. `restart`:
+    the broker is started again after a stop (fault injection), so it keeps its data even on a throwaway
+    profile."""
     prof, layout = _resolve(profile)
     _claim_data_dir(layout)
     with _locked(layout):
         external_kafka = _external_kafka(prof)
         # The broker's JVM boots while Postgres starts; its readiness is awaited afterwards.
-        broker_pid = None if external_kafka else _kafka_launch(prof, layout)
+        broker_pid = None if external_kafka else _kafka_launch(prof, layout, keep_data=restart)
         database_url = _postgres_up(prof, layout)
         kafka_bootstrap = external_kafka or _local_bootstrap(prof)
         _kafka_wait(kafka_bootstrap, layout, broker_pid)
@@ -211,6 +213,34 @@ def down(profile: str = "dev") -> None:
         return  # nothing was ever started from this folder
     with _locked(layout):
         _kafka_stop(layout)
+        _postgres_stop(layout)
+
+
+def runs_locally(profile: str = "dev") -> tuple[bool, bool]:
+    """(PostgreSQL, Kafka): whether each is this profile's own local server (not named by DATABASE_URL or
+    KAFKA_BOOTSTRAP_SERVERS), and so may be stopped and started by the tools."""
+    prof, _ = _resolve(profile)
+    return _external_database_url(prof) is None, _external_kafka(prof) is None
+
+
+def stop_kafka(profile: str = "dev", *, kill: bool = False) -> None:
+    """Stops this profile's broker alone (SIGTERM, a clean shutdown; `kill`: SIGKILL); `up` starts it again.
+    For fault injection (`make chaos`)."""
+    _, layout = _resolve(profile)
+    with _locked(layout):
+        pid = _kafka_pid(layout)
+        if kill and pid is not None:
+            os.kill(pid, signal.SIGKILL)
+            _wait_for_exit(pid, 10.0)
+            layout.kafka_pid_file.unlink(missing_ok=True)
+        _kafka_stop(layout)
+
+
+def stop_postgres(profile: str = "dev") -> None:
+    """Stops this profile's PostgreSQL alone (fast shutdown: open sessions are ended); `up` starts it again.
+    For fault injection (`make chaos`)."""
+    _, layout = _resolve(profile)
+    with _locked(layout):
         _postgres_stop(layout)
 
 
@@ -688,7 +718,7 @@ def _postgres_stop(layout: Layout) -> None:
 # --------------------------------------------------------------------------- Kafka
 
 
-def _kafka_launch(prof: Profile, layout: Layout) -> int:
+def _kafka_launch(prof: Profile, layout: Layout, *, keep_data: bool = False) -> int:
     """Returns the pid of this profile's broker, starting it (without waiting) if none runs."""
     pid = _kafka_pid(layout)
     if pid is not None:
@@ -698,7 +728,7 @@ def _kafka_launch(prof: Profile, layout: Layout) -> int:
     _write_server_properties(prof, layout)
     _require_free_port(prof.kafka_port, "Kafka broker", layout)
     _require_free_port(prof.controller_port, "Kafka controller", layout)
-    if not prof.durable:
+    if not prof.durable and not keep_data:
         # A throwaway profile starts empty: every test module makes topics of its own, and a broker that
         # kept all of them from earlier runs starts slowly and needs ever more heap.
         shutil.rmtree(layout.kafka_data, ignore_errors=True)

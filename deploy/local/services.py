@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -24,6 +25,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from libs.auth.local import LocalKeys
+from libs.core.paging import make_page_token_key
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 HOST = "127.0.0.1"
@@ -84,6 +86,43 @@ def _alive_pid(pid_file: Path) -> int | None:
     if cmdline.exists() and b"python" not in cmdline.read_bytes():
         return None  # the pid was reused by something else
     return pid
+
+
+def pid_of(spec: ServiceSpec, data_dir: Path) -> int | None:
+    """The pid of the service's running process, or None."""
+    return _alive_pid(_pid_file(data_dir, spec))
+
+
+def keys(data_dir: Path) -> LocalKeys:
+    """The local keys: the issuer's (`make token`, the CLI), one per service identity, and the key set
+    trusting them (services get the key set and their own key only)."""
+    return LocalKeys.make(data_dir / "keys", identities())
+
+
+def identity_salt(data_dir: Path) -> str:
+    """The local salt of identity-link hashes, made once and kept with the data it hashes."""
+    path = data_dir / "keys" / "identity-link.salt"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_hex(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def page_token_key(data_dir: Path) -> Path:
+    """The local page-token key (HMAC), made once: a new one would void the page tokens clients hold."""
+    return make_page_token_key(data_dir / "keys" / "page-token.key")
+
+
+def local_env(data_dir: Path, *, database_url: str, kafka_bootstrap: str) -> dict[str, str]:
+    """The environment of a local platform's services (`platform_env`) with the profile's own keys and salt."""
+    return platform_env(
+        database_url=database_url,
+        kafka_bootstrap=kafka_bootstrap,
+        keys=keys(data_dir),
+        identity_salt=identity_salt(data_dir),
+        page_token_key=page_token_key(data_dir),
+    )
 
 
 def platform_env(
@@ -182,18 +221,17 @@ def stop(spec: ServiceSpec, data_dir: Path, *, timeout: float = 30.0) -> None:
 
 def probe(spec: ServiceSpec, timeout: float = 2.0) -> str:
     """SERVING, NOT_SERVING (answers but not ready) or DOWN (no answer), by the gRPC health protocol."""
+    return asyncio.run(health(spec, timeout))
 
-    async def check() -> str:
-        async with grpc.aio.insecure_channel(f"{HOST}:{spec.port}") as channel:
-            try:
-                reply = await health_pb2_grpc.HealthStub(channel).Check(
-                    health_pb2.HealthCheckRequest(), timeout=timeout
-                )
-            except grpc.aio.AioRpcError:
-                return "DOWN"
-            return "SERVING" if reply.status == health_pb2.HealthCheckResponse.SERVING else "NOT_SERVING"
 
-    return asyncio.run(check())
+async def health(spec: ServiceSpec, deadline_s: float = 2.0) -> str:
+    """`probe`, from inside an event loop."""
+    async with grpc.aio.insecure_channel(f"{HOST}:{spec.port}") as channel:
+        try:
+            reply = await health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=deadline_s)
+        except grpc.aio.AioRpcError:
+            return "DOWN"
+        return "SERVING" if reply.status == health_pb2.HealthCheckResponse.SERVING else "NOT_SERVING"
 
 
 def up_all(env: Mapping[str, str], data_dir: Path, specs: Sequence[ServiceSpec] = SERVICES) -> None:

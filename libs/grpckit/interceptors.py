@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Collection, Mapping
 from typing import Any
 
+import asyncpg
 import grpc
 import structlog
 from google.protobuf.message import DecodeError
@@ -20,7 +21,7 @@ from opentelemetry import propagate, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from libs.auth import Principal, TokenVerifier, use_principal
-from libs.core import BusinessLine, DomainError, InvalidArgument, PermissionDenied, Unauthenticated
+from libs.core import BusinessLine, DomainError, InvalidArgument, PermissionDenied, Unauthenticated, Unavailable
 from libs.grpckit.access import Access, Admitted
 from libs.grpckit.errors import status_for
 from libs.grpckit.validation import Validator
@@ -28,6 +29,16 @@ from libs.grpckit.wellformed import WellFormed
 from libs.logs import get_logger
 from libs.metrics import RPC_LATENCY, RPC_REQUESTS
 
+# What a handler meets when its database is away (restarting, refusing connections, out of them): not the
+# request's fault, so UNAVAILABLE, which callers may retry, rather than INTERNAL.
+OUTAGES: tuple[type[BaseException], ...] = (
+    asyncpg.PostgresConnectionError,  # SQLSTATE class 08, and a connection lost mid-call
+    asyncpg.OperatorInterventionError,  # class 57: shutting down, starting up, a statement cancelled
+    asyncpg.InsufficientResourcesError,  # class 53: too many connections
+    ConnectionError,
+    TimeoutError,  # no pooled connection in time
+)
+DATABASE_UNAVAILABLE = Unavailable("the service's database did not answer; retry", reason="DATABASE_UNAVAILABLE")
 log = get_logger("rpc")
 _tracer = trace.get_tracer(__name__)
 
@@ -117,6 +128,12 @@ class PlatformInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # 
                 except DomainError as error:
                     status = status_for(error)
                     code = status.code
+                    await context.abort(status.code, status.details, status.trailing_metadata)
+                except OUTAGES as error:
+                    # The database restarting or out of connections: the call may be sent again.
+                    status = status_for(DATABASE_UNAVAILABLE)
+                    code = status.code
+                    log.warning("rpc_database_unavailable", error=repr(error))
                     await context.abort(status.code, status.details, status.trailing_metadata)
                 except grpc.aio.AbortError:
                     # The handler aborted on its own; keep the code it chose for the log line.

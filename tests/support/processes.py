@@ -23,6 +23,7 @@ class PlatformProcesses:
     database_url: str
     topic_prefix: str
     folder: Path  # their pid files (run/) and logs (logs/)
+    env: dict[str, str]  # what each process was started with (to start one again)
 
     @property
     def addresses(self) -> dict[str, str]:
@@ -52,6 +53,6 @@ async def platform_processes(
         }
         try:
             await asyncio.to_thread(services.up_all, env, folder, specs)
-            yield PlatformProcesses(specs, database_url, prefix, folder)
+            yield PlatformProcesses(specs, database_url, prefix, folder, env)
         finally:
             await asyncio.to_thread(services.down_all, folder, specs)

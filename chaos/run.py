@@ -182,8 +182,9 @@ async def run_chaos(target: Target, settings: ChaosSettings, console: Console) -
         data_dir=target.data_dir,
         topic_prefix=target.topic_prefix,
     )
-    shape = DayShape()
-    clock = DayClock(shape, seconds, flash_seconds=min(10.0, seconds / 10))
+    # A steady day: every hour alike and a small flash start, so each fault meets about the same load.
+    shape = DayShape(hourly=(1.0,) * 24, flash_share={PINGOU: 0.02, MALL: 0.02})
+    clock = DayClock(shape, seconds, flash_seconds=min(5.0, seconds / 20))
     plan = plan_day(shape, Volumes().scaled(settings.scale), random.Random(settings.seed))
     run = f"chaos{int(time.time())}"
     console.print(f"chaos: {len(faults)} faults under a simulated day of {plan.visits():,} turns over {seconds:.0f} s")

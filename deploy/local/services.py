@@ -82,9 +82,16 @@ def _alive_pid(pid_file: Path) -> int | None:
         os.kill(pid, 0)
     except (FileNotFoundError, ValueError, ProcessLookupError):
         return None
-    cmdline = Path(f"/proc/{pid}/cmdline")
-    if cmdline.exists() and b"python" not in cmdline.read_bytes():
+    try:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes()
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, IndexError):
+        return pid  # no /proc to ask: the signal said it lives
+    if state in ("Z", "X"):
+        return None  # exited, not yet reaped by its parent
+    if command and b"python" not in command:
         return None  # the pid was reused by something else
+    # An empty command line is a process in the middle of exec (just started): alive.
     return pid
 
 

@@ -1,0 +1,1 @@
+"""Checks of deploy/ (container build files, Kubernetes manifests, capacity model), offline."""

@@ -98,6 +98,8 @@ def open_channel(
         ("grpc.max_send_message_length", max_send_bytes),
         ("grpc.enable_retries", 1),
         ("grpc.service_config", _retry_service_config(idempotent_methods)),
+        # Every address the name resolves to (a headless Service's pods), calls spread over them.
+        ("grpc.lb_policy_name", "round_robin"),
         ("grpc.initial_reconnect_backoff_ms", RECONNECT_FIRST_MS),
         ("grpc.min_reconnect_backoff_ms", RECONNECT_FIRST_MS),
         ("grpc.max_reconnect_backoff_ms", RECONNECT_MAX_MS),

@@ -58,8 +58,9 @@ clean: venv
 	$(PY) -m deploy.local clean --profile $(PROFILE)
 
 # The suite runs on the `test` profile (its own ports and data, fsync off) so it never touches `make up`
-# data. Locally the test infrastructure stays up for the next run; in CI it is stopped afterwards.
-test: protos
+# data. Locally the test infrastructure stays up for the next run; in CI it is stopped afterwards. `make lint`
+# runs first: code that does not pass it does not pass the suite.
+test: lint
 	$(PY) -m deploy.local.infra up --profile test
 	set -a && . "$$($(PY) -c 'from deploy.local import infra; print(infra.data_dir("test"))')/endpoints.env" && set +a && \
 	  status=0 && $(PY) -m pytest $(PYTEST_ARGS) || status=$$?; \

@@ -9,7 +9,7 @@ completes or fails exactly once, whatever runs at the same time (consumers, seve
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -19,6 +19,7 @@ from pingou.order.v1 import events_pb2 as order_events
 
 from libs.core.orders import pay_by_closed_before
 from libs.events import ConsumedEvent
+from libs.events.consumer import Handler
 from libs.jobs import Job, Settled, settle_each, settle_together
 from libs.logs import get_logger
 from services.groupbuy.domain.model import FailureReason, Group, GroupState, ReleaseReason, Seat, SeatState
@@ -28,7 +29,6 @@ from services.groupbuy.service_layer.unit_of_work import GROUP_AGGREGATE, UnitOf
 
 log = get_logger(__name__)
 
-Handler = Callable[[asyncpg.Connection, ConsumedEvent], Awaitable[None]]
 Clock = Callable[[], datetime]
 
 

@@ -17,6 +17,7 @@ from pingou.order.v1 import events_pb2 as order_events
 
 from libs.core import BusinessLine, user_line
 from libs.events import ConsumedEvent
+from libs.events.consumer import Handler
 from services.segmentation.adapters.repository import SegmentationRepository
 
 
@@ -24,7 +25,6 @@ class UnknownUser(Exception):
     """An event names a user this line's registry does not hold: retried, then dead-lettered."""
 
 
-Handler = Callable[[asyncpg.Connection, ConsumedEvent], Awaitable[None]]
 # (the event's user, the profile update: repository and event -> whether the user was found)
 Effect = tuple[Callable[[Any], str], Callable[[SegmentationRepository, Any], Awaitable[bool]]]
 

@@ -130,7 +130,8 @@ def schedule(which: str, services: Sequence[str], *, broker_away_s: float) -> li
             *mixed,
         ]
     if which == "short":
-        return [kill("groupbuy"), kill("order"), kill("analytics"), broker_restart(), rolling_restart()]
+        # Order is killed while the broker restarts: it must start again before the broker is back.
+        return [kill("groupbuy"), kill("analytics"), together(kill("order"), broker_restart()), rolling_restart()]
     known = {
         **{f"kill-{name}": kill(name) for name in services},
         "broker-restart": broker_restart(),

@@ -1,15 +1,18 @@
 from __future__ import annotations
 
+import time
 import uuid
 
 import pytest
 from aiokafka import errors
+from aiokafka.errors import KafkaConnectionError
 from pingou.common.v1 import common_pb2
 from pingou.testkit.v1 import notes_pb2
 
 from libs.core import BusinessLine
-from libs.events import build_envelope, dead_letter_topic, topic_name
+from libs.events import build_envelope, dead_letter_topic, ensure_topics, topic_name
 from libs.events.relay import Failure, RelayConfig, classify, retry_pause
+from tests.support.notes import free_port
 
 
 def test_topics_are_per_line_and_aggregate() -> None:
@@ -87,3 +90,10 @@ def test_the_retry_pause_doubles_from_the_first_up_to_the_cap() -> None:
         30.0,
         30.0,
     ]
+
+
+async def test_creating_topics_waits_for_a_broker_that_does_not_answer_then_gives_up() -> None:
+    started = time.monotonic()
+    with pytest.raises(KafkaConnectionError):
+        await ensure_topics(f"127.0.0.1:{free_port()}", ["t.order.v1"], wait_s=1.0)
+    assert 0.7 <= time.monotonic() - started < 10  # asked again until the wait ran out, not at once

@@ -29,29 +29,28 @@ class Fault:
 
 async def _relay_has_work(target: Target, service: str) -> None:
     """Until one of the service's outboxes holds a row to send (or BUSY_WAIT_S): a kill then lands while
-    its relay is delivering."""
-    deadline = time.monotonic() + BUSY_WAIT_S
+    its relay is delivering. Without an answer from the database (a fault injected together with this
+    one), at once."""
     try:
         connection = await asyncpg.connect(target.database_url, timeout=2)
-    except (TimeoutError, OSError, asyncpg.PostgresError):
-        return  # the database is away (a fault injected together with this one): kill at once
-    try:
-        schemas = [
-            row["table_schema"]
-            for row in await connection.fetch(
-                "SELECT table_schema FROM information_schema.tables WHERE table_name = 'outbox'"
-                " AND table_schema LIKE $1",
-                f"{service}\\_%",
-            )
-        ]
-        while schemas and time.monotonic() < deadline:
-            # Schema names come from the database's own catalog.
-            counts = [await connection.fetchval(f"SELECT count(*) FROM {schema}.outbox") for schema in schemas]  # noqa: S608
-            if any(counts):
-                return
-            await asyncio.sleep(0.02)
-    finally:
-        await connection.close()
+        try:
+            await _until_outbox_rows(connection, service)
+        finally:
+            await connection.close()
+    except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
+        return
+
+
+async def _until_outbox_rows(connection: asyncpg.Connection, service: str) -> None:
+    deadline = time.monotonic() + BUSY_WAIT_S
+    found = "SELECT table_schema FROM information_schema.tables WHERE table_name = 'outbox' AND table_schema LIKE $1"
+    schemas = [row["table_schema"] for row in await connection.fetch(found, f"{service}\\_%")]
+    while schemas and time.monotonic() < deadline:
+        # Schema names come from the database's own catalog.
+        counts = [await connection.fetchval(f"SELECT count(*) FROM {schema}.outbox") for schema in schemas]  # noqa: S608
+        if any(counts):
+            return
+        await asyncio.sleep(0.02)
 
 
 def kill(service: str, *, down_s: float = 1.0) -> Fault:

@@ -46,7 +46,7 @@ from chaos.faults import Fault, schedule
 from chaos.target import Target
 from deploy.local import infra, services
 from libs.core import BusinessLine
-from ops.checks import connect, wait_until_idle
+from ops.checks import INVARIANTS, connect, count_each, wait_until_idle
 from ops.platform import LocalPlatform, running
 from simulator import checks
 from simulator.actors import Accounts, Buyers, Merchants, PaymentProvider
@@ -84,11 +84,8 @@ class FaultResult:
     rolling: bool
     errors_by_kind: dict[str, int] = field(default_factory=dict)
     violations: int = 0  # of the invariants that hold at every moment (ALWAYS), right after recovery
+    window: tuple[float, float] | None = None  # injected .. recovered, on the monotonic clock
     skipped: str = ""  # why the fault was not injected (a server that is not this machine's own)
-
-
-def _calls(tally: Tally) -> int:
-    return sum(tally.answered.values()) + sum(tally.refused.values()) + tally.error_count()
 
 
 async def _outbox_wait_s(database_url: str) -> float | None:
@@ -125,25 +122,51 @@ async def _recovery_s(target: Target, lifted_at: float) -> float | None:
     return None
 
 
-async def _inject(fault: Fault, target: Target, tally: Tally) -> FaultResult:
+async def _inject(fault: Fault, target: Target) -> FaultResult:
+    """Injects and lifts the fault, then waits for the recovery; the calls it saw are counted at the end
+    (`attribute_calls`), once every call made during it has ended."""
     local_postgres, local_kafka = target.infra_is_local
     local = {"postgres": local_postgres, "kafka": local_kafka}
     if missing := [name for name in sorted(fault.needs) if not local[name]]:
         why = f"{', '.join(missing)} is not this machine's own"
         return FaultResult(fault.name, 0, 0, 0.0, 0.0, fault.rolling, skipped=why)
-    calls, errors = _calls(tally), dict(tally.errors)
     injected = time.monotonic()
     await fault.inject(target)
     lifted = time.monotonic()
     recovery = await _recovery_s(target, lifted)
-    outage = None if recovery is None else lifted - injected + recovery
-    new_errors = {
-        f"{method} {reason}": count - errors.get((method, reason), 0)
-        for (method, reason), count in tally.errors.items()
-        if count > errors.get((method, reason), 0)
-    }
-    operations = _calls(tally) - calls
-    return FaultResult(fault.name, operations, sum(new_errors.values()), recovery, outage, fault.rolling, new_errors)
+    ended = time.monotonic()
+    outage = None if recovery is None else ended - injected
+    violations = await _always_violated(target.database_url)
+    return FaultResult(
+        fault.name, 0, 0, recovery, outage, fault.rolling, violations=violations, window=(injected, ended)
+    )
+
+
+async def _always_violated(database_url: str) -> int:
+    connection = await connect(database_url)
+    try:
+        return sum((await count_each(connection, {name: INVARIANTS[name] for name in ALWAYS})).values())
+    finally:
+        await connection.close()
+
+
+def attribute_calls(results: Sequence[FaultResult], tally: Tally) -> int:
+    """Each call to the first fault it overlapped (a call the broker's absence made wait counts for that
+    fault, even when it ends during the next one): its operations and its errors by kind. Returns the
+    errors of calls that overlapped no fault."""
+    windows = [(result, result.window) for result in results if result.window is not None]
+    between = 0
+    for started, ended, method, reason in tally.timeline:
+        fault = next((result for result, (first, last) in windows if started <= last and ended >= first), None)
+        if fault is None:
+            between += reason is not None
+            continue
+        fault.operations += 1
+        if reason is not None:
+            fault.client_errors += 1
+            kind = f"{method} {reason}"
+            fault.errors_by_kind[kind] = fault.errors_by_kind.get(kind, 0) + 1
+    return between
 
 
 async def _dead_lettered(bootstrap: str, prefix: str) -> int:
@@ -208,7 +231,7 @@ async def run_chaos(target: Target, settings: ChaosSettings, console: Console) -
             for fault in faults:
                 await asyncio.sleep(STEADY_S)
                 progress.update(task, description=f"fault: {fault.name}")
-                result = await _inject(fault, target, platform.tally)
+                result = await _inject(fault, target)
                 results.append(result)
                 console.print(_line(result))
                 progress.advance(task)
@@ -218,6 +241,7 @@ async def run_chaos(target: Target, settings: ChaosSettings, console: Console) -
             with contextlib.suppress(asyncio.CancelledError):
                 await load
             record = day.record
+            between = attribute_calls(results, platform.tally)
             settling = progress.add_task("every event reaching every consumer", total=None)
             await wait_until_idle(target.database_url, settle=2.0, at_most=300.0)
             await provider.sweep_refunds()
@@ -259,7 +283,8 @@ async def run_chaos(target: Target, settings: ChaosSettings, console: Console) -
         "recovery_s_max": round(max((r.recovery_s or 0.0 for r in results), default=0.0), 2),
         "not_recovered": not_recovered,
         "client_errors": sum(result.client_errors for result in results),
-        "faults": [asdict(result) for result in results],
+        "client_errors_between_faults": between,
+        "faults": [{key: value for key, value in asdict(r).items() if key != "window"} for r in results],
         "checks": [asdict(check) for check in found],
         "effects": [asdict(effect) for effect in effects],
         "load": {
@@ -289,13 +314,17 @@ def _recovery_text(result: FaultResult) -> str:
 
 
 def _line(result: FaultResult) -> str:
+    """The fault as it ends (its calls are counted once the load is over)."""
     if result.skipped:
         return f"  {result.fault}: skipped ({result.skipped})"
-    kinds = ", ".join(f"{kind} x{count}" for kind, count in sorted(result.errors_by_kind.items()))
+    outage = "" if result.outage_s is None else f", outage {result.outage_s:.1f} s"
     return (
-        f"  {result.fault}: {result.operations} calls, {result.client_errors} client errors"
-        f"{f' ({kinds})' if kinds else ''}, recovered in {_recovery_text(result)} s"
+        f"  {result.fault}: recovered in {_recovery_text(result)} s{outage}, {result.violations} invariant violations"
     )
+
+
+def _kinds(result: FaultResult) -> str:
+    return ", ".join(f"{kind} x{count}" for kind, count in sorted(result.errors_by_kind.items()))
 
 
 def _print(
@@ -319,6 +348,9 @@ def _print(
         str(summary["invariant_violations"] + summary["lost_effects"] + summary["duplicate_effects"]),
     )  # fmt: skip
     console.print(table)
+    for result in results:
+        if result.errors_by_kind:
+            console.print(f"client errors of {result.fault}: {_kinds(result)}")
     for check in found:
         if not check.passed:
             console.print(f"[red]violated[/red] {check.name}: {check.meaning} ({check.violations}) {check.detail}")

@@ -57,6 +57,9 @@ class Tally:
     errors: Counter[tuple[str, str]] = field(default_factory=Counter)
     sent_again: Counter[tuple[str, str]] = field(default_factory=Counter)
     first_error: dict[tuple[str, str], str] = field(default_factory=dict)
+    # Every call as (started, ended) on the monotonic clock, its method, and its error's reason (None when
+    # answered or refused as expected): what happened while a fault lasted (make chaos).
+    timeline: list[tuple[float, float, str, str | None]] = field(default_factory=list)
 
     def error_count(self) -> int:
         return sum(self.errors.values())
@@ -119,7 +122,8 @@ class Platform:
         refusal for a reason in `again_on` (the thing is not there yet) is sent again after a pause
         doubling up to 5 s, for up to `patience` seconds, as a provider's webhook or an app would."""
         name = type(request).__name__.removesuffix("Request")
-        give_up, pause = time.monotonic() + patience, 0.25
+        started = time.monotonic()
+        give_up, pause = started + patience, 0.25
         while True:
             try:
                 async with self._gate:
@@ -133,11 +137,14 @@ class Platform:
                     continue
                 if reason in expected:
                     self.tally.refused[(name, reason)] += 1
+                    self.tally.timeline.append((started, time.monotonic(), name, None))
                 else:
                     self.tally.errors[(name, reason)] += 1
                     self.tally.first_error.setdefault((name, reason), error.details() or "")
+                    self.tally.timeline.append((started, time.monotonic(), name, reason))
                 return None
             self.tally.answered[name] += 1
+            self.tally.timeline.append((started, time.monotonic(), name, None))
             return reply
 
     async def close(self) -> None:

@@ -7,6 +7,8 @@ import pytest
 
 from chaos.faults import schedule
 from chaos.reconcile import Effect
+from chaos.run import FaultResult, attribute_calls
+from simulator.client import Tally
 
 SERVICES = ["catalog", "segmentation", "membership", "order", "groupbuy", "analytics"]
 
@@ -39,3 +41,20 @@ def test_a_consumer_count_below_its_source_is_lost_above_it_doubled_and_money_is
     assert Effect("mall", "orders", "analytics", 11, 10).doubled == 1
     money = Effect("mall", "gmv_minor", "analytics", 100, 250)
     assert (money.counts_events, money.lost, money.doubled) == (False, 0, 0)
+
+
+def test_each_call_counts_for_the_first_fault_it_overlapped() -> None:
+    broker_away = FaultResult("broker away", 0, 0, 1.0, 10.0, rolling=False, window=(10.0, 20.0))
+    rolling = FaultResult("rolling restart", 0, 0, 1.0, 5.0, rolling=True, window=(30.0, 35.0))
+    tally = Tally()
+    tally.timeline += [
+        (12.0, 32.0, "ConfirmPayment", "ORDER_NOT_FOUND"),  # waited through the broker's absence, ended later
+        (31.0, 31.5, "JoinGroup", None),
+        (9.0, 10.5, "PlaceOrder", "UNAVAILABLE"),  # in flight when the fault began
+        (25.0, 26.0, "GetGroup", "DEADLINE_EXCEEDED"),  # between faults
+    ]
+    between = attribute_calls([broker_away, rolling], tally)
+    assert (broker_away.operations, broker_away.client_errors) == (2, 2)
+    assert broker_away.errors_by_kind == {"ConfirmPayment ORDER_NOT_FOUND": 1, "PlaceOrder UNAVAILABLE": 1}
+    assert (rolling.operations, rolling.client_errors) == (1, 0)
+    assert between == 1

@@ -29,16 +29,34 @@ from libs.grpckit.wellformed import WellFormed
 from libs.logs import get_logger
 from libs.metrics import RPC_LATENCY, RPC_REQUESTS
 
-# What a handler meets when its database is away (restarting, refusing connections, out of them): not the
-# request's fault, so UNAVAILABLE, which callers may retry, rather than INTERNAL.
-OUTAGES: tuple[type[BaseException], ...] = (
+# What a handler meets when its database is away (restarting, refusing connections, out of them) or when
+# its transaction lost to another (a deadlock, a serialization failure): not the request's fault, so
+# UNAVAILABLE, which callers may retry, rather than INTERNAL.
+_OUTAGES: tuple[type[BaseException], ...] = (
     asyncpg.PostgresConnectionError,  # SQLSTATE class 08, and a connection lost mid-call
     asyncpg.OperatorInterventionError,  # class 57: shutting down, starting up, a statement cancelled
     asyncpg.InsufficientResourcesError,  # class 53: too many connections
+    asyncpg.InternalClientError,  # a connection broken in the middle of an operation
     ConnectionError,
     TimeoutError,  # no pooled connection in time
 )
 DATABASE_UNAVAILABLE = Unavailable("the service's database did not answer; retry", reason="DATABASE_UNAVAILABLE")
+DATABASE_CONFLICT = Unavailable("the transaction lost to a concurrent one; retry", reason="DATABASE_CONFLICT")
+
+
+def database_outage(error: BaseException) -> Unavailable | None:
+    """The UNAVAILABLE a database failure that is not the request's fault answers, or None."""
+    if isinstance(error, asyncpg.TransactionRollbackError):  # class 40: deadlock, serialization failure
+        return DATABASE_CONFLICT
+    if isinstance(error, _OUTAGES):
+        return DATABASE_UNAVAILABLE
+    # A closed connection ("cannot call Transaction.rollback(): the underlying connection is closed"); not
+    # DataError, an argument its column refuses, which is the request's.
+    if isinstance(error, asyncpg.InterfaceError) and not isinstance(error, asyncpg.DataError):
+        return DATABASE_UNAVAILABLE
+    return None
+
+
 log = get_logger("rpc")
 _tracer = trace.get_tracer(__name__)
 
@@ -129,17 +147,17 @@ class PlatformInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # 
                     status = status_for(error)
                     code = status.code
                     await context.abort(status.code, status.details, status.trailing_metadata)
-                except OUTAGES as error:
-                    # The database restarting or out of connections: the call may be sent again.
-                    status = status_for(DATABASE_UNAVAILABLE)
-                    code = status.code
-                    log.warning("rpc_database_unavailable", error=repr(error))
-                    await context.abort(status.code, status.details, status.trailing_metadata)
                 except grpc.aio.AbortError:
                     # The handler aborted on its own; keep the code it chose for the log line.
                     code = context.code() or grpc.StatusCode.UNKNOWN
                     raise
-                except Exception:
+                except Exception as error:
+                    if (outage := database_outage(error)) is not None:
+                        # The database away or a lost transaction: the call may be sent again.
+                        status = status_for(outage)
+                        code = status.code
+                        log.warning("rpc_database_unavailable", error=repr(error), reason=outage.reason)
+                        await context.abort(status.code, status.details, status.trailing_metadata)
                     code = grpc.StatusCode.INTERNAL
                     log.exception("rpc_failed")
                     await context.abort(grpc.StatusCode.INTERNAL, "internal error; see the server log")

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 
+import asyncpg
 import grpc
 import pytest
 from google.rpc import error_details_pb2, status_pb2
@@ -9,6 +10,7 @@ from google.rpc import error_details_pb2, status_pb2
 from libs.core import FieldViolation, InvalidArgument, NotFound, PermissionDenied
 from libs.grpckit import Violations, status_for
 from libs.grpckit.client import _retry_service_config
+from libs.grpckit.interceptors import database_outage
 
 
 def details_of(status: grpc.Status) -> status_pb2.Status:
@@ -91,3 +93,36 @@ def test_ids_must_be_canonical_uuids() -> None:
     with pytest.raises(InvalidArgument) as caught:
         problems.raise_if_any()
     assert len(caught.value.violations) == 2
+
+
+AWAY, CONFLICT = "DATABASE_UNAVAILABLE", "DATABASE_CONFLICT"
+
+
+@pytest.mark.parametrize(
+    ("error", "reason"),
+    [
+        (asyncpg.CannotConnectNowError("the database system is shutting down"), AWAY),
+        (asyncpg.ConnectionDoesNotExistError("connection was closed in the middle of operation"), AWAY),
+        (ConnectionRefusedError(111, "Connection refused"), AWAY),
+        (asyncpg.InterfaceError("cannot call Transaction.rollback(): the underlying connection is closed"), AWAY),
+        (asyncpg.InternalClientError("cannot switch to state 15; another operation (2) is in progress"), AWAY),
+        (asyncpg.DeadlockDetectedError("deadlock detected"), CONFLICT),
+        (asyncpg.SerializationError("could not serialize access"), CONFLICT),
+    ],
+)
+def test_a_database_away_or_a_lost_transaction_answers_unavailable(error: BaseException, reason: str) -> None:
+    outage = database_outage(error)
+    assert outage is not None
+    assert (outage.status, outage.reason) == ("UNAVAILABLE", reason)
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        asyncpg.DataError("invalid input for query argument $1"),
+        asyncpg.UniqueViolationError("duplicate"),
+        ValueError("bug"),
+    ],
+)
+def test_what_is_the_request_or_the_code_is_not_an_outage(error: BaseException) -> None:
+    assert database_outage(error) is None

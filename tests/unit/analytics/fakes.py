@@ -9,13 +9,10 @@ error puts the snapshot back, as Postgres's rollback would.
 
 from __future__ import annotations
 
-import copy
-from collections.abc import AsyncIterator, Mapping, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 import asyncpg
 
@@ -32,6 +29,7 @@ from services.analytics.domain.facts import (
 )
 from services.analytics.domain.model import Kpis, PartitionLag, Window
 from services.analytics.service_layer.unit_of_work import UnitOfWork
+from tests.unit.fake_uow import FakeTransaction
 
 
 class FakeFacts:
@@ -148,36 +146,13 @@ class FakeLinkLookups(LinkLookupsRepository):
         self._database.lookups.pop(user_id, None)
 
 
-class FakeUnitOfWork(UnitOfWork):
+class FakeUnitOfWork(FakeTransaction, UnitOfWork):
     """The link job's unit of work over the fake database; counts its commits and rollbacks."""
+
+    database: FakeDatabase
 
     def __init__(self, database: FakeDatabase | None = None, line: BusinessLine = BusinessLine.PINGOU) -> None:
         super().__init__(None, line)
         self.database = database if database is not None else FakeDatabase()
         self.lookups = FakeLinkLookups(self.database)
-        self.commits = 0
-        self.rollbacks = 0
-
-    async def __aenter__(self) -> Self:
-        self._snapshot = copy.deepcopy(self.database)
-        self._events = []
-        return self
-
-    async def __aexit__(
-        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
-    ) -> None:
-        if kind is None:
-            self.commits += 1
-        else:
-            self.database.restore(self._snapshot)
-            self.rollbacks += 1
-        self._events = []
-
-    @asynccontextmanager
-    async def savepoint(self) -> AsyncIterator[None]:
-        snapshot = copy.deepcopy(self.database)
-        try:
-            yield
-        except BaseException:
-            self.database.restore(snapshot)
-            raise
+        self.begin()

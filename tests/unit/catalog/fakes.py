@@ -11,14 +11,11 @@ outbox.
 
 from __future__ import annotations
 
-import copy
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 import asyncpg
 from google.protobuf.message import Message
@@ -40,6 +37,7 @@ from services.catalog.domain.model import (
     StockLevel,
 )
 from services.catalog.service_layer.unit_of_work import UnitOfWork
+from tests.unit.fake_uow import FakeTransaction
 
 T = TypeVar("T")
 
@@ -307,42 +305,20 @@ def _spread(total: int) -> list[int]:
     return [share + (1 if bucket < rest else 0) for bucket in range(STOCK_BUCKETS)]
 
 
-class FakeUnitOfWork(UnitOfWork):
+class FakeUnitOfWork(FakeTransaction, UnitOfWork):
     """One line's unit of work over the fake database; counts its commits and rollbacks."""
+
+    database: FakeDatabase
 
     def __init__(self, database: FakeDatabase | None = None, line: BusinessLine = BusinessLine.PINGOU) -> None:
         super().__init__(None, line)
         self.database = database if database is not None else FakeDatabase()
         self.repository = FakeCatalogRepository(self.database, line)
         self.catalog = self.repository
-        self.commits = 0
-        self.rollbacks = 0
+        self.begin()
 
-    async def __aenter__(self) -> Self:
-        self._snapshot = copy.deepcopy(self.database)
-        self._events = []
-        return self
-
-    async def __aexit__(
-        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
-    ) -> None:
-        if kind is None:
-            self.tables.outbox.extend(self._events)
-            self.commits += 1
-        else:
-            self.database.restore(self._snapshot)
-            self.rollbacks += 1
-        self._events = []
-
-    @asynccontextmanager
-    async def savepoint(self) -> AsyncIterator[None]:
-        snapshot, queued = copy.deepcopy(self.database), len(self._events)
-        try:
-            yield
-        except BaseException:
-            self.database.restore(snapshot)
-            del self._events[queued:]
-            raise
+    def commit_events(self, events: list[OutboxEvent]) -> None:
+        self.tables.outbox.extend(events)
 
     @property
     def tables(self) -> LineTables:

@@ -12,13 +12,9 @@ back and drops the queued events, as Postgres's rollback would; a commit appends
 
 from __future__ import annotations
 
-import copy
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from types import TracebackType
-from typing import Self
 
 import asyncpg
 from google.protobuf.message import Message
@@ -37,6 +33,7 @@ from services.groupbuy.domain.model import (
 )
 from services.groupbuy.service_layer import announcements as announce
 from services.groupbuy.service_layer.unit_of_work import UnitOfWork
+from tests.unit.fake_uow import FakeTransaction
 
 
 @dataclass
@@ -268,42 +265,20 @@ class FakeGroupRepository(GroupRepository):
         return sorted(found, key=lambda seat: (seat.held_at, seat.seat_id))
 
 
-class FakeUnitOfWork(UnitOfWork):
+class FakeUnitOfWork(FakeTransaction, UnitOfWork):
     """The pingou line's unit of work over the fake database; counts its commits and rollbacks."""
+
+    database: FakeDatabase
 
     def __init__(self, database: FakeDatabase | None = None) -> None:
         super().__init__(None, announce.LINE)
         self.database = database if database is not None else FakeDatabase()
         self.repository = FakeGroupRepository(self.database)
         self.groups = self.repository
-        self.commits = 0
-        self.rollbacks = 0
+        self.begin()
 
-    async def __aenter__(self) -> Self:
-        self._snapshot = copy.deepcopy(self.database)
-        self._events = []
-        return self
-
-    async def __aexit__(
-        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
-    ) -> None:
-        if kind is None:
-            self.database.outbox.extend(self._events)
-            self.commits += 1
-        else:
-            self.database.restore(self._snapshot)
-            self.rollbacks += 1
-        self._events = []
-
-    @asynccontextmanager
-    async def savepoint(self) -> AsyncIterator[None]:
-        snapshot, queued = copy.deepcopy(self.database), len(self._events)
-        try:
-            yield
-        except BaseException:
-            self.database.restore(snapshot)
-            del self._events[queued:]
-            raise
+    def commit_events(self, events: list[OutboxEvent]) -> None:
+        self.database.outbox.extend(events)
 
     @property
     def published(self) -> list[Message]:

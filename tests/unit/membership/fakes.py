@@ -10,13 +10,9 @@ outbox.
 
 from __future__ import annotations
 
-import copy
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
-from types import TracebackType
-from typing import Self
 
 from google.protobuf.message import Message
 
@@ -26,6 +22,7 @@ from services.membership.adapters.repository import MembershipRepository
 from services.membership.domain.coupons import CouponBalance
 from services.membership.domain.model import Membership, Payment
 from services.membership.service_layer.unit_of_work import UnitOfWork
+from tests.unit.fake_uow import FakeTransaction
 
 
 @dataclass
@@ -150,42 +147,20 @@ class FakeMembershipRepository(MembershipRepository):
         self._tables.coupon_uses[order_id] = balance
 
 
-class FakeUnitOfWork(UnitOfWork):
+class FakeUnitOfWork(FakeTransaction, UnitOfWork):
     """One line's unit of work over the fake database; counts its commits and rollbacks."""
+
+    database: FakeDatabase
 
     def __init__(self, database: FakeDatabase | None = None, line: BusinessLine = BusinessLine.MALL) -> None:
         super().__init__(None, line)
         self.database = database if database is not None else FakeDatabase()
         self.repository = FakeMembershipRepository(self.database, line)
         self.memberships = self.repository
-        self.commits = 0
-        self.rollbacks = 0
+        self.begin()
 
-    async def __aenter__(self) -> Self:
-        self._snapshot = copy.deepcopy(self.database)
-        self._events = []
-        return self
-
-    async def __aexit__(
-        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
-    ) -> None:
-        if kind is None:
-            self.tables.outbox.extend(self._events)
-            self.commits += 1
-        else:
-            self.database.restore(self._snapshot)
-            self.rollbacks += 1
-        self._events = []
-
-    @asynccontextmanager
-    async def savepoint(self) -> AsyncIterator[None]:
-        snapshot, queued = copy.deepcopy(self.database), len(self._events)
-        try:
-            yield
-        except BaseException:
-            self.database.restore(snapshot)
-            del self._events[queued:]
-            raise
+    def commit_events(self, events: list[OutboxEvent]) -> None:
+        self.tables.outbox.extend(events)
 
     @property
     def tables(self) -> LineTables:

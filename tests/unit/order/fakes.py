@@ -11,12 +11,9 @@ outbox.
 
 from __future__ import annotations
 
-import copy
-from collections.abc import AsyncIterator, Mapping, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from types import TracebackType
 from typing import Any, Self
 
 import asyncpg
@@ -35,6 +32,7 @@ from services.order.domain.model import (
     RefundState,
 )
 from services.order.service_layer.unit_of_work import UnitOfWork
+from tests.unit.fake_uow import FakeTransaction
 
 
 @dataclass
@@ -288,46 +286,24 @@ class FakeOrderRepository(OrderRepository):
         self._tables.refunds[refund_id] = StoredRefund(updated, next_attempt_at)
 
 
-class FakeUnitOfWork(UnitOfWork):
+class FakeUnitOfWork(FakeTransaction, UnitOfWork):
     """One line's unit of work over the fake database; counts its commits and rollbacks."""
+
+    database: FakeDatabase
 
     def __init__(self, database: FakeDatabase | None = None, line: BusinessLine = BusinessLine.MALL) -> None:
         super().__init__(None, line)
         self.database = database if database is not None else FakeDatabase()
         self.repository = FakeOrderRepository(self.database, line)
         self.orders = self.repository
-        self.commits = 0
-        self.rollbacks = 0
+        self.begin()
 
     def __call__(self) -> Self:
         """The unit-of-work factory the use cases take (`make_uow`): this same unit of work, begun anew."""
         return self
 
-    async def __aenter__(self) -> Self:
-        self._snapshot = copy.deepcopy(self.database)
-        self._events = []
-        return self
-
-    async def __aexit__(
-        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
-    ) -> None:
-        if kind is None:
-            self.tables.outbox.extend(self._events)
-            self.commits += 1
-        else:
-            self.database.restore(self._snapshot)
-            self.rollbacks += 1
-        self._events = []
-
-    @asynccontextmanager
-    async def savepoint(self) -> AsyncIterator[None]:
-        snapshot, queued = copy.deepcopy(self.database), len(self._events)
-        try:
-            yield
-        except BaseException:
-            self.database.restore(snapshot)
-            del self._events[queued:]
-            raise
+    def commit_events(self, events: list[OutboxEvent]) -> None:
+        self.tables.outbox.extend(events)
 
     @property
     def tables(self) -> LineTables:

@@ -11,13 +11,9 @@ outbox.
 
 from __future__ import annotations
 
-import copy
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from types import TracebackType
-from typing import Self
 
 import asyncpg
 from google.protobuf.message import Message
@@ -28,6 +24,7 @@ from libs.events.outbox import OutboxEvent
 from services.segmentation.adapters.repository import SegmentationRepository
 from services.segmentation.domain.model import Channel, IdentityKind, Profile, Segment, SegmentRule, User
 from services.segmentation.service_layer.unit_of_work import UnitOfWork
+from tests.unit.fake_uow import FakeTransaction
 
 FIRST_USER_NUMBER = 1000001  # CREATE SEQUENCE user_number START 1000001
 
@@ -272,42 +269,20 @@ class FakeSegmentationRepository(SegmentationRepository):
         return all(checks)
 
 
-class FakeUnitOfWork(UnitOfWork):
+class FakeUnitOfWork(FakeTransaction, UnitOfWork):
     """One line's unit of work over the fake database; counts its commits and rollbacks."""
+
+    database: FakeDatabase
 
     def __init__(self, database: FakeDatabase | None = None, line: BusinessLine = BusinessLine.PINGOU) -> None:
         super().__init__(None, line)
         self.database = database if database is not None else FakeDatabase()
         self.repository = FakeSegmentationRepository(self.database, line)
         self.users = self.repository
-        self.commits = 0
-        self.rollbacks = 0
+        self.begin()
 
-    async def __aenter__(self) -> Self:
-        self._snapshot = copy.deepcopy(self.database)
-        self._events = []
-        return self
-
-    async def __aexit__(
-        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
-    ) -> None:
-        if kind is None:
-            self.tables.outbox.extend(self._events)
-            self.commits += 1
-        else:
-            self.database.restore(self._snapshot)
-            self.rollbacks += 1
-        self._events = []
-
-    @asynccontextmanager
-    async def savepoint(self) -> AsyncIterator[None]:
-        snapshot, queued = copy.deepcopy(self.database), len(self._events)
-        try:
-            yield
-        except BaseException:
-            self.database.restore(snapshot)
-            del self._events[queued:]
-            raise
+    def commit_events(self, events: list[OutboxEvent]) -> None:
+        self.tables.outbox.extend(events)
 
     @property
     def tables(self) -> LineTables:

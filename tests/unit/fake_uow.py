@@ -13,6 +13,9 @@ from contextlib import asynccontextmanager
 from types import TracebackType
 from typing import Any, Self
 
+from google.protobuf.message import Message
+
+from libs.core import BusinessLine
 from libs.events.outbox import OutboxEvent
 
 
@@ -52,3 +55,22 @@ class FakeTransaction:
             self.database.restore(snapshot)
             del self._events[queued:]
             raise
+
+
+class FakeLineTransaction(FakeTransaction):
+    """A per-line unit of work's: its fake database keeps each line's tables in `lines`, each table set
+    with an `outbox` that commits append to."""
+
+    line: BusinessLine
+
+    def _outbox(self) -> list[OutboxEvent]:
+        outbox: list[OutboxEvent] = self.database.lines[self.line].outbox
+        return outbox
+
+    def commit_events(self, events: list[OutboxEvent]) -> None:
+        self._outbox().extend(events)
+
+    @property
+    def published(self) -> list[Message]:
+        """The payloads of the line's committed events, in commit order."""
+        return [event.payload for event in self._outbox()]

@@ -18,7 +18,6 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import asyncpg
-from google.protobuf.message import Message
 
 from libs.core import BusinessLine
 from libs.events.outbox import OutboxEvent
@@ -37,7 +36,7 @@ from services.catalog.domain.model import (
     StockLevel,
 )
 from services.catalog.service_layer.unit_of_work import UnitOfWork
-from tests.unit.fake_uow import FakeTransaction
+from tests.unit.fake_uow import FakeLineTransaction
 
 T = TypeVar("T")
 
@@ -305,7 +304,7 @@ def _spread(total: int) -> list[int]:
     return [share + (1 if bucket < rest else 0) for bucket in range(STOCK_BUCKETS)]
 
 
-class FakeUnitOfWork(FakeTransaction, UnitOfWork):
+class FakeUnitOfWork(FakeLineTransaction, UnitOfWork):
     """One line's unit of work over the fake database; counts its commits and rollbacks."""
 
     database: FakeDatabase
@@ -317,17 +316,9 @@ class FakeUnitOfWork(FakeTransaction, UnitOfWork):
         self.catalog = self.repository
         self.begin()
 
-    def commit_events(self, events: list[OutboxEvent]) -> None:
-        self.tables.outbox.extend(events)
-
     @property
     def tables(self) -> LineTables:
         return self.database.lines[self.line]
-
-    @property
-    def published(self) -> list[Message]:
-        """The payloads of the line's committed events, in commit order."""
-        return [event.payload for event in self.tables.outbox]
 
     @property
     def keys(self) -> list[str]:

@@ -14,15 +14,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 
-from google.protobuf.message import Message
-
 from libs.core import AlreadyExists, BusinessLine, Unavailable, user_line
 from libs.events.outbox import OutboxEvent
 from services.membership.adapters.repository import MembershipRepository
 from services.membership.domain.coupons import CouponBalance
 from services.membership.domain.model import Membership, Payment
 from services.membership.service_layer.unit_of_work import UnitOfWork
-from tests.unit.fake_uow import FakeTransaction
+from tests.unit.fake_uow import FakeLineTransaction
 
 
 @dataclass
@@ -147,7 +145,7 @@ class FakeMembershipRepository(MembershipRepository):
         self._tables.coupon_uses[order_id] = balance
 
 
-class FakeUnitOfWork(FakeTransaction, UnitOfWork):
+class FakeUnitOfWork(FakeLineTransaction, UnitOfWork):
     """One line's unit of work over the fake database; counts its commits and rollbacks."""
 
     database: FakeDatabase
@@ -159,17 +157,9 @@ class FakeUnitOfWork(FakeTransaction, UnitOfWork):
         self.memberships = self.repository
         self.begin()
 
-    def commit_events(self, events: list[OutboxEvent]) -> None:
-        self.tables.outbox.extend(events)
-
     @property
     def tables(self) -> LineTables:
         return self.database.lines[self.line]
-
-    @property
-    def published(self) -> list[Message]:
-        """The payloads of the line's committed events, in commit order."""
-        return [event.payload for event in self.tables.outbox]
 
 
 class FakeLinks:

@@ -17,7 +17,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Self
 
 import asyncpg
-from google.protobuf.message import Message
 
 from libs.core import AlreadyExists, BusinessLine, DomainError
 from libs.events.outbox import OutboxEvent
@@ -32,7 +31,7 @@ from services.order.domain.model import (
     RefundState,
 )
 from services.order.service_layer.unit_of_work import UnitOfWork
-from tests.unit.fake_uow import FakeTransaction
+from tests.unit.fake_uow import FakeLineTransaction
 
 
 @dataclass
@@ -286,7 +285,7 @@ class FakeOrderRepository(OrderRepository):
         self._tables.refunds[refund_id] = StoredRefund(updated, next_attempt_at)
 
 
-class FakeUnitOfWork(FakeTransaction, UnitOfWork):
+class FakeUnitOfWork(FakeLineTransaction, UnitOfWork):
     """One line's unit of work over the fake database; counts its commits and rollbacks."""
 
     database: FakeDatabase
@@ -302,17 +301,9 @@ class FakeUnitOfWork(FakeTransaction, UnitOfWork):
         """The unit-of-work factory the use cases take (`make_uow`): this same unit of work, begun anew."""
         return self
 
-    def commit_events(self, events: list[OutboxEvent]) -> None:
-        self.tables.outbox.extend(events)
-
     @property
     def tables(self) -> LineTables:
         return self.database.lines[self.line]
-
-    @property
-    def published(self) -> list[Message]:
-        """The payloads of the line's committed events, in commit order."""
-        return [event.payload for event in self.tables.outbox]
 
     def published_types(self) -> list[str]:
         return [type(payload).__name__ for payload in self.published]

@@ -16,7 +16,6 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
-from google.protobuf.message import Message
 
 from libs.core import AlreadyExists, BusinessLine
 from libs.core.ids import USER_ID_PREFIX
@@ -24,7 +23,7 @@ from libs.events.outbox import OutboxEvent
 from services.segmentation.adapters.repository import SegmentationRepository
 from services.segmentation.domain.model import Channel, IdentityKind, Profile, Segment, SegmentRule, User
 from services.segmentation.service_layer.unit_of_work import UnitOfWork
-from tests.unit.fake_uow import FakeTransaction
+from tests.unit.fake_uow import FakeLineTransaction
 
 FIRST_USER_NUMBER = 1000001  # CREATE SEQUENCE user_number START 1000001
 
@@ -269,7 +268,7 @@ class FakeSegmentationRepository(SegmentationRepository):
         return all(checks)
 
 
-class FakeUnitOfWork(FakeTransaction, UnitOfWork):
+class FakeUnitOfWork(FakeLineTransaction, UnitOfWork):
     """One line's unit of work over the fake database; counts its commits and rollbacks."""
 
     database: FakeDatabase
@@ -281,14 +280,6 @@ class FakeUnitOfWork(FakeTransaction, UnitOfWork):
         self.users = self.repository
         self.begin()
 
-    def commit_events(self, events: list[OutboxEvent]) -> None:
-        self.tables.outbox.extend(events)
-
     @property
     def tables(self) -> LineTables:
         return self.database.lines[self.line]
-
-    @property
-    def published(self) -> list[Message]:
-        """The payloads of the line's committed events, in commit order."""
-        return [event.payload for event in self.tables.outbox]

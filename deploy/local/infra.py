@@ -223,16 +223,11 @@ def runs_locally(profile: str = "dev") -> tuple[bool, bool]:
     return _external_database_url(prof) is None, _external_kafka(prof) is None
 
 
-def stop_kafka(profile: str = "dev", *, kill: bool = False) -> None:
-    """Stops this profile's broker alone (SIGTERM, a clean shutdown; `kill`: SIGKILL); `up` starts it again.
-    For fault injection (`make chaos`)."""
+def stop_kafka(profile: str = "dev") -> None:
+    """Stops this profile's broker alone (SIGTERM, a clean shutdown); `up` starts it again. For fault
+    injection (`make chaos`)."""
     _, layout = _resolve(profile)
     with _locked(layout):
-        pid = _kafka_pid(layout)
-        if kill and pid is not None:
-            os.kill(pid, signal.SIGKILL)
-            _wait_for_exit(pid, 10.0)
-            layout.kafka_pid_file.unlink(missing_ok=True)
         _kafka_stop(layout)
 
 

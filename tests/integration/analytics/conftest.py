@@ -63,6 +63,7 @@ class Platform:
     analytics_settings: AnalyticsSettings
     stub: pb_grpc.AnalyticsServiceStub | None = None
     channel: grpc.aio.Channel | None = None  # to analytics, when served in-process
+    port: int | None = None  # where analytics answers, when served in-process
 
     @property
     def analytics(self) -> pb_grpc.AnalyticsServiceStub:
@@ -183,6 +184,7 @@ async def platform(
                 open_channel(f"127.0.0.1:{analytics.port}", default_timeout=10) as channel,
             ):
                 found.stub, found.channel = pb_grpc.AnalyticsServiceStub(channel), channel
+                found.port = analytics.port
                 yield found
 
 

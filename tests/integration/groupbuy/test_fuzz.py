@@ -10,10 +10,6 @@ import asyncio
 import grpc
 import pytest
 from google.protobuf import message_factory
-from google.protobuf.descriptor import MethodDescriptor
-from google.protobuf.message import Message
-from hypothesis import HealthCheck, given, settings
-from hypothesis.database import DirectoryBasedExampleDatabase
 from pingou.catalog.v1 import catalog_pb2
 from pingou.groupbuy.v1 import groupbuy_pb2
 from pingou.membership.v1 import membership_pb2
@@ -23,12 +19,9 @@ from pingou.segmentation.v1 import segmentation_pb2
 from libs.auth import Role
 from libs.core import BusinessLine
 from libs.grpckit import service_token_metadata
-from tests.conftest import REPO
 from tests.integration.groupbuy.conftest import Platform
-from tests.support.fuzz import messages
+from tests.support.fuzz import fuzz_method
 
-EXAMPLES = 150  # requests per RPC, each sent twice (as an operator and as the method's service)
-CALL_TIMEOUT = 10.0  # seconds: an answer later than this is a hang
 SERVICES = {
     "catalog": catalog_pb2.DESCRIPTOR.services_by_name["CatalogService"],
     "segmentation": segmentation_pb2.DESCRIPTOR.services_by_name["SegmentationService"],
@@ -52,8 +45,6 @@ CALLERS = {
     "UpdateProfile": "accounts",
     "LinkIdentity": "accounts",
 }
-Metadata = list[tuple[str, str]]
-NEVER = {grpc.StatusCode.UNKNOWN, grpc.StatusCode.INTERNAL, grpc.StatusCode.DEADLINE_EXCEEDED}
 
 # Invariants that no request, however bad, may break (each query returns the rows that break one).
 INVARIANTS = {
@@ -67,34 +58,6 @@ INVARIANTS = {
     "paid order without its payment": """SELECT order_id FROM order_mall.orders o WHERE o.state = 'paid'
         AND NOT EXISTS (SELECT 1 FROM order_mall.payment_confirmations p WHERE p.order_id = o.order_id)""",
 }
-
-
-def _answer(
-    call: grpc.UnaryUnaryMultiCallable, request: Message, metadata: Metadata
-) -> tuple[grpc.StatusCode, str | None]:
-    try:
-        call(request, metadata=metadata, timeout=CALL_TIMEOUT)
-    except grpc.RpcError as error:
-        if not isinstance(error, grpc.Call):
-            raise
-        return error.code(), error.details()
-    return grpc.StatusCode.OK, None
-
-
-def fuzz_method(call: grpc.UnaryUnaryMultiCallable, method: MethodDescriptor, tokens: list[Metadata]) -> None:
-    @settings(
-        max_examples=EXAMPLES,
-        deadline=None,
-        database=DirectoryBasedExampleDatabase(str(REPO / ".hypothesis" / "examples")),
-        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example],
-    )
-    @given(request=messages(method.input_type))
-    def never_unknown_internal_or_a_hang(request: Message) -> None:
-        for metadata in tokens:
-            code, details = _answer(call, request, metadata)
-            assert code not in NEVER, f"{method.full_name}: {code} {details}"
-
-    never_unknown_internal_or_a_hang()
 
 
 def fuzz_service(platform: Platform, name: str) -> list[str]:

@@ -166,6 +166,7 @@ class Session:
                 default_timeout=self.timeout,
                 metadata=lambda: metadata,
                 idempotent_methods=[GRPC_SERVICES[service]] if retry else (),
+                wait_for_ready=False,  # an operator at a terminal is told at once that nothing answers
             ) as channel:
                 yield channel
         except grpc.aio.AioRpcError as error:

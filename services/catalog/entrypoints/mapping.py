@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, replace
+from dataclasses import replace
 
 from pingou.catalog.v1 import catalog_pb2 as pb
 
@@ -11,7 +11,6 @@ from libs.core import BusinessLine
 from services.catalog.domain.model import (
     DEFAULT_WINDOW_MINUTES,
     GroupRule,
-    Listing,
     Prices,
     Product,
     Reservation,
@@ -21,6 +20,9 @@ from services.catalog.domain.model import (
     StockLease,
     StockLevel,
 )
+
+# The listing as the API shows it is the one ListingChanged carries: one mapping, kept with the events.
+from services.catalog.service_layer.announcements import listing_to_proto as listing_to_proto
 
 STATE_TO_PROTO = {
     ReservationState.RESERVED: pb.RESERVATION_STATE_RESERVED,
@@ -35,38 +37,6 @@ def _or_zero(value: int | None) -> int:
 
 def _or_none(value: int) -> int | None:
     return value or None
-
-
-def listing_to_proto(listing: Listing) -> pb.Listing:
-    prices = listing.prices
-    message = pb.Listing(
-        sku_id=listing.sku_id,
-        line=LINE_TO_PROTO[listing.line],
-        active=listing.active,
-        version=listing.version,
-        updated_at=timestamp(listing.updated_at),
-        product_id=listing.product_id,
-        title=listing.title,
-        category_id=listing.category_id,
-        belt_id=listing.belt_id or "",
-        factory_direct=listing.factory_direct,
-        image_url=listing.image_url,
-    )
-    if prices.group_rule is None:
-        message.mall.CopyFrom(
-            pb.MallPrice(price_minor=prices.price_minor, plus_price_minor=_or_zero(prices.plus_price_minor))
-        )
-    else:
-        rule = prices.group_rule
-        message.pingou.CopyFrom(
-            pb.PingouPrice(
-                solo_price_minor=prices.price_minor,
-                group_price_minor=_or_zero(prices.group_price_minor),
-                leader_price_minor=_or_zero(prices.leader_price_minor),
-                rule=pb.GroupRule(**asdict(rule)),  # the domain rule and the message share field names
-            )
-        )
-    return message
 
 
 def prices_from_proto(request: pb.UpsertListingRequest) -> Prices:

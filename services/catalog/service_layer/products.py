@@ -9,6 +9,7 @@ from pingou.catalog.v1 import catalog_pb2 as pb
 
 from libs.core import FailedPrecondition, NotFound
 from services.catalog.domain.model import Listing, Prices, Product, Sku, check_prices
+from services.catalog.service_layer.announcements import listing_to_proto
 from services.catalog.service_layer.unit_of_work import LISTING_AGGREGATE, UnitOfWork
 
 
@@ -70,10 +71,3 @@ async def remove_listing(uow: UnitOfWork, sku_id: str) -> Listing:
         raise NotFound(f"no {uow.line} listing of {sku_id}", reason="LISTING_NOT_FOUND")
     uow.publish(LISTING_AGGREGATE, sku_id, pb.ListingChanged(listing=listing_to_proto(listing)))
     return listing
-
-
-def listing_to_proto(listing: Listing) -> pb.Listing:
-    # Imported here: the entrypoint owns proto mapping; events reuse it so both always agree.
-    from services.catalog.entrypoints.mapping import listing_to_proto as to_proto
-
-    return to_proto(listing)

@@ -8,7 +8,7 @@ from pingou.catalog.v1 import catalog_pb2 as pb
 
 from libs.core import BusinessLine, FailedPrecondition, InvalidArgument, NotFound
 from services.catalog.domain.model import GroupRule, Prices, Product, Sku
-from services.catalog.service_layer import products
+from services.catalog.service_layer import announcements, products
 from tests.unit.catalog.fakes import (
     BELT,
     CATEGORY,
@@ -91,7 +91,7 @@ async def test_listing_a_sku_stores_it_and_announces_it(uow: FakeUnitOfWork) -> 
     assert (listing.title, listing.image_url) == ("曹县汉服 红色 M", "https://img.example/hanfu.jpg")
     assert uow.tables.listings[SKU] == listing
     (changed,) = uow.published
-    assert changed == pb.ListingChanged(listing=products.listing_to_proto(listing))
+    assert changed == pb.ListingChanged(listing=announcements.listing_to_proto(listing))
     assert uow.keys == [SKU]
     assert uow.tables.outbox[0].topic == "pingou.listing.v1"
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import asyncpg
 
 from chaos.target import Target
+from ops.checks import schemas_with
 
 BUSY_WAIT_S = 5.0  # how long a kill waits for its service's relay to have rows to send
 
@@ -43,10 +44,8 @@ async def _relay_has_work(target: Target, service: str) -> None:
 
 async def _until_outbox_rows(connection: asyncpg.Connection, service: str) -> None:
     deadline = time.monotonic() + BUSY_WAIT_S
-    found = "SELECT table_schema FROM information_schema.tables WHERE table_name = 'outbox' AND table_schema LIKE $1"
-    schemas = [row["table_schema"] for row in await connection.fetch(found, f"{service}\\_%")]
+    schemas = await schemas_with(connection, "outbox", prefix=f"{service}_")
     while schemas and time.monotonic() < deadline:
-        # Schema names come from the database's own catalog.
         counts = [await connection.fetchval(f"SELECT count(*) FROM {schema}.outbox") for schema in schemas]  # noqa: S608
         if any(counts):
             return

@@ -14,7 +14,7 @@ from datetime import datetime
 import asyncpg
 
 from libs.core import BusinessLine
-from ops.checks import connect
+from ops.checks import connect, schemas_with
 from simulator.checks import Reconciled
 
 
@@ -93,13 +93,8 @@ async def set_aside(database_url: str) -> int:
     try:
         total = 0
         for table, condition in (("outbox", "parked_at IS NOT NULL"), ("job_set_aside", "true")):
-            schemas = await connection.fetch(
-                "SELECT table_schema FROM information_schema.tables WHERE table_name = $1", table
-            )
-            for row in schemas:  # schema names from the database's own catalog
-                total += await connection.fetchval(
-                    f"SELECT count(*) FROM {row['table_schema']}.{table} WHERE {condition}"  # noqa: S608
-                )
+            for schema in await schemas_with(connection, table):
+                total += await connection.fetchval(f"SELECT count(*) FROM {schema}.{table} WHERE {condition}")  # noqa: S608
         return int(total)
     finally:
         await connection.close()

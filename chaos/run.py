@@ -46,7 +46,7 @@ from chaos.faults import Fault, schedule
 from chaos.target import Target
 from deploy.local import infra, services
 from libs.core import BusinessLine
-from ops.checks import INVARIANTS, connect, count_each, wait_until_idle
+from ops.checks import INVARIANTS, connect, count_each, schemas_with, wait_until_idle
 from ops.platform import LocalPlatform, running
 from simulator import checks
 from simulator.actors import Accounts, Buyers, Merchants, PaymentProvider
@@ -101,10 +101,8 @@ async def _outbox_wait_s(database_url: str) -> float | None:
 
 
 async def _oldest_wait_s(connection: asyncpg.Connection) -> float:
-    found = "SELECT table_schema FROM information_schema.tables WHERE table_name = 'outbox'"
-    schemas = [row["table_schema"] for row in await connection.fetch(found)]
     oldest = 0.0
-    for schema in schemas:  # schema names from the database's own catalog
+    for schema in await schemas_with(connection, "outbox"):
         waited = await connection.fetchval(
             f"SELECT extract(epoch FROM now() - min(created_at)) FROM {schema}.outbox WHERE parked_at IS NULL"  # noqa: S608
         )

@@ -77,6 +77,18 @@ async def connect(database_url: str) -> asyncpg.Connection:
     return await asyncpg.connect(database_url)
 
 
+async def schemas_with(connection: asyncpg.Connection, table: str, *, prefix: str = "") -> list[str]:
+    """The schemas that hold `table` (and whose names start with `prefix`), from the database's own catalog:
+    the names are safe to put in a statement."""
+    rows = await connection.fetch(
+        "SELECT table_schema FROM information_schema.tables WHERE table_name = $1 AND starts_with(table_schema, $2)"
+        " ORDER BY 1",
+        table,
+        prefix,
+    )
+    return [row["table_schema"] for row in rows]
+
+
 async def event_schemas(connection: asyncpg.Connection) -> list[str]:
     """Schemas with an outbox (publishers) or an inbox (consumers) of libs/events."""
     rows = await connection.fetch(

@@ -20,9 +20,10 @@ from pingou.order.v1 import order_pb2 as order
 from pingou.segmentation.v1 import segmentation_pb2 as seg_pb
 
 from libs.auth.local import LocalKeys
-from libs.core import BusinessLine
+from libs.core import BusinessLine, Unavailable
 from libs.events import dead_letter_topic
 from libs.grpckit import open_channel
+from services.analytics.adapters.kafka_positions import KafkaPositions
 from services.analytics.bootstrap import build_app
 from tests.conftest import REPO, Infra, Mint
 from tests.integration.analytics.conftest import Event, Platform, platform
@@ -204,3 +205,15 @@ async def test_two_instances_share_the_partitions_and_count_every_event_once(
     assert report.total.orders == len(placed_orders) == 600
     assert report.total.items == sum(1 + number % 3 for number in range(600))
     assert report.total.ordering_users == BUYERS
+
+
+async def test_consumer_status_is_unavailable_while_kafka_cannot_answer() -> None:
+    # Nothing listens on the port: the positions are asked again for a few seconds, then refused as
+    # retryable (a fresh broker still electing its group coordinator is refused the same way, if it lasts).
+    positions = KafkaPositions(f"127.0.0.1:{free_port()}", group="analytics")
+    try:
+        with pytest.raises(Unavailable) as refused:
+            await positions.lags(["pingou.order.v1"])
+    finally:
+        await positions.close()
+    assert refused.value.reason == "KAFKA_UNAVAILABLE"

@@ -32,6 +32,10 @@ from services.analytics.service_layer.unit_of_work import UnitOfWork
 
 NAME = "analytics"
 HERE = Path(__file__).resolve().parent
+# migrations/line/ goes into each line's schema; migrations/shared/, where there is one, into the schema both
+# lines share.
+LINE_MIGRATIONS = [EVENT_MIGRATIONS, JOB_MIGRATIONS, HERE / "migrations" / "line"]
+SHARED_MIGRATIONS = [HERE / "migrations" / "shared"]
 
 
 class AnalyticsSettings(ServiceSettings):
@@ -58,12 +62,12 @@ def consumer_group(prefix: str) -> str:
 
 def migrate_all(settings: AnalyticsSettings) -> None:
     # Both lines' schemas and the link table always exist: new-to-company reads across them.
-    migrate(settings.database_url, schema=IDENTITY_SCHEMA, sources=[HERE / "migrations" / "identity"])
+    migrate(settings.database_url, schema=IDENTITY_SCHEMA, sources=SHARED_MIGRATIONS)
     for line in BusinessLine:
         migrate(
             settings.database_url,
             schema=schema_name(NAME, line),
-            sources=[EVENT_MIGRATIONS, JOB_MIGRATIONS, HERE / "migrations" / "line"],
+            sources=LINE_MIGRATIONS,
         )
 
 

@@ -32,6 +32,10 @@ from services.catalog.service_layer.unit_of_work import INVENTORY_AGGREGATE, LIS
 
 NAME = "catalog"
 HERE = Path(__file__).resolve().parent
+# migrations/line/ goes into each line's schema; migrations/shared/, where there is one, into the schema both
+# lines share.
+LINE_MIGRATIONS = [EVENT_MIGRATIONS, JOB_MIGRATIONS, HERE / "migrations" / "line"]
+SHARED_MIGRATIONS = [HERE / "migrations" / "shared"]
 EXPIRY_BATCH = 100
 ORDER_AGGREGATE = "order"  # the order service's events, `<line>.order.v1`
 log = get_logger(__name__)
@@ -50,12 +54,12 @@ class CatalogSettings(ServiceSettings):
 
 
 def migrate_all(settings: CatalogSettings) -> None:
-    migrate(settings.database_url, schema=SHARED, sources=[HERE / "migrations"])
+    migrate(settings.database_url, schema=SHARED, sources=SHARED_MIGRATIONS)
     for line in BusinessLine:
         migrate(
             settings.database_url,
             schema=schema_name(NAME, line),
-            sources=[EVENT_MIGRATIONS, JOB_MIGRATIONS, HERE / "migrations_line"],
+            sources=LINE_MIGRATIONS,
         )
 
 

@@ -42,6 +42,9 @@ from services.groupbuy.service_layer.unit_of_work import GROUP_AGGREGATE, UnitOf
 
 NAME = "groupbuy"
 HERE = Path(__file__).resolve().parent
+# migrations/line/ goes into each line's schema; migrations/shared/, where there is one, into the schema both
+# lines share.
+LINE_MIGRATIONS = [EVENT_MIGRATIONS, JOB_MIGRATIONS, HERE / "migrations" / "line"]
 LINE = BusinessLine.PINGOU
 
 
@@ -81,7 +84,7 @@ def migrate_all(settings: GroupbuySettings) -> None:
     migrate(
         settings.database_url,
         schema=schema_name(NAME, LINE),
-        sources=[EVENT_MIGRATIONS, JOB_MIGRATIONS, HERE / "migrations"],
+        sources=LINE_MIGRATIONS,
     )
 
 

@@ -26,6 +26,10 @@ from services.membership.service_layer.unit_of_work import MEMBERSHIP_AGGREGATE,
 
 NAME = "membership"
 HERE = Path(__file__).resolve().parent
+# migrations/line/ goes into each line's schema; migrations/shared/, where there is one, into the schema both
+# lines share.
+LINE_MIGRATIONS = [EVENT_MIGRATIONS, JOB_MIGRATIONS, HERE / "migrations" / "line"]
+SHARED_MIGRATIONS = [HERE / "migrations" / "shared"]
 
 
 class MembershipSettings(ServiceSettings):
@@ -43,12 +47,12 @@ class MembershipSettings(ServiceSettings):
 
 def migrate_all(settings: MembershipSettings) -> None:
     # The trial claims are shared by both lines: "once per person" spans them.
-    migrate(settings.database_url, schema=TRIALS_SCHEMA, sources=[HERE / "migrations_trials"])
+    migrate(settings.database_url, schema=TRIALS_SCHEMA, sources=SHARED_MIGRATIONS)
     for line in sorted(settings.served_lines):
         migrate(
             settings.database_url,
             schema=schema_name(NAME, line),
-            sources=[EVENT_MIGRATIONS, JOB_MIGRATIONS, HERE / "migrations"],
+            sources=LINE_MIGRATIONS,
         )
 
 

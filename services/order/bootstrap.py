@@ -34,6 +34,9 @@ from services.order.service_layer.unit_of_work import ORDER_AGGREGATE, UnitOfWor
 
 NAME = "order"
 HERE = Path(__file__).resolve().parent
+# migrations/line/ goes into each line's schema; migrations/shared/, where there is one, into the schema both
+# lines share.
+LINE_MIGRATIONS = [EVENT_MIGRATIONS, JOB_MIGRATIONS, HERE / "migrations" / "line"]
 GROUP_AGGREGATE = "groupbuy"  # groupbuy's events on `pingou.groupbuy.v1`
 INVENTORY_AGGREGATE = "inventory"  # catalog's stock events on `<line>.inventory.v1`
 
@@ -71,7 +74,7 @@ def migrate_all(settings: OrderSettings) -> None:
         migrate(
             settings.database_url,
             schema=schema_name(NAME, line),
-            sources=[EVENT_MIGRATIONS, JOB_MIGRATIONS, HERE / "migrations"],
+            sources=LINE_MIGRATIONS,
         )
 
 

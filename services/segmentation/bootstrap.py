@@ -25,6 +25,10 @@ from services.segmentation.service_layer.unit_of_work import USER_AGGREGATE
 
 NAME = "segmentation"
 HERE = Path(__file__).resolve().parent
+# migrations/line/ goes into each line's schema; migrations/shared/, where there is one, into the schema both
+# lines share.
+LINE_MIGRATIONS = [EVENT_MIGRATIONS, HERE / "migrations" / "line"]
+SHARED_MIGRATIONS = [HERE / "migrations" / "shared"]
 
 
 class SegmentationSettings(ServiceSettings):
@@ -46,12 +50,12 @@ def consumed_topics(line: BusinessLine, prefix: str) -> list[str]:
 
 def migrate_all(settings: SegmentationSettings) -> None:
     # Both lines' schemas and the link table always exist: new-to-company reads across them.
-    migrate(settings.database_url, schema=IDENTITY_SCHEMA, sources=[HERE / "migrations_identity"])
+    migrate(settings.database_url, schema=IDENTITY_SCHEMA, sources=SHARED_MIGRATIONS)
     for line in BusinessLine:
         migrate(
             settings.database_url,
             schema=schema_name(NAME, line),
-            sources=[EVENT_MIGRATIONS, HERE / "migrations"],
+            sources=LINE_MIGRATIONS,
         )
 
 

@@ -33,7 +33,7 @@ from services.groupbuy.domain.model import (
 )
 from services.groupbuy.domain.paging import OpenGroupsPage, UserGroupsPage
 
-# What take_allotment (migrations/groupbuy_0002) raises when a SKU's allotment is empty.
+# What take_allotment (migrations/line/groupbuy_0002) raises when a SKU's allotment is empty.
 ALLOTMENT_EMPTY_SQLSTATE = "GB001"
 
 # A transaction's connection, or the pool (each statement then runs as its own transaction).

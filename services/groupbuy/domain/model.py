@@ -14,7 +14,7 @@ from libs.core.orders import order_id_for
 # Invite codes: 10 characters of an alphabet without look-alikes (0/O, 1/I/L), about 48 bits.
 INVITE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
 INVITE_CODE_LENGTH = 10
-ALLOTMENT_BUCKETS = 8  # rows per SKU in the allotment (migrations/groupbuy_0002)
+ALLOTMENT_BUCKETS = 8  # rows per SKU in the allotment (migrations/line/groupbuy_0002)
 
 
 class GroupState(StrEnum):

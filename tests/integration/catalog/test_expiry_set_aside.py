@@ -11,9 +11,7 @@ import asyncpg
 import pytest
 
 from libs.core import BusinessLine
-from libs.events import MIGRATIONS as EVENT_MIGRATIONS
-from libs.jobs import MIGRATIONS as JOB_MIGRATIONS
-from services.catalog.bootstrap import HERE, expire_reservations
+from services.catalog.bootstrap import LINE_MIGRATIONS, expire_reservations
 from services.catalog.service_layer.inventory import RESERVATION_EXPIRY
 from tests.conftest import Infra
 from tests.support.jobs import migrated_schema, set_aside, set_aside_total
@@ -25,7 +23,7 @@ SCHEMA = "catalog_pingou"
 
 @pytest.fixture
 async def pool(infra: Infra) -> AsyncIterator[asyncpg.Pool]:
-    sources = [EVENT_MIGRATIONS, JOB_MIGRATIONS, HERE / "migrations_line"]
+    sources = LINE_MIGRATIONS
     async with migrated_schema(infra, schema=SCHEMA, sources=sources) as db:
         yield db.pool
 

@@ -18,10 +18,8 @@ import pytest
 from structlog.testing import capture_logs
 
 from libs.core import BusinessLine, FailedPrecondition, NotFound, Unavailable
-from libs.events import MIGRATIONS as EVENT_MIGRATIONS
-from libs.jobs import MIGRATIONS as JOB_MIGRATIONS
 from libs.jobs import SetAsideRows
-from services.groupbuy.bootstrap import HERE
+from services.groupbuy.bootstrap import LINE_MIGRATIONS
 from services.groupbuy.entrypoints.jobs import HoldBackstopJob, IdentityJob, LeaseJob, WindowJob
 from services.groupbuy.service_layer import lifecycle
 from services.groupbuy.service_layer.stock import LEASE_CREDIT, Allotment
@@ -38,7 +36,7 @@ SEAT_RELEASED = "pingou.groupbuy.v1.SeatReleased"
 
 @pytest.fixture
 async def db(infra: Infra) -> AsyncIterator[JobDatabase]:
-    sources = [EVENT_MIGRATIONS, JOB_MIGRATIONS, HERE / "migrations"]
+    sources = LINE_MIGRATIONS
     async with migrated_schema(infra, schema=SCHEMA, sources=sources) as database:
         yield database
 

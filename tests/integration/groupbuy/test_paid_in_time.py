@@ -15,9 +15,7 @@ import pytest
 
 from libs.core import BusinessLine
 from libs.core.orders import PAYMENT_CONFIRMATION_GRACE
-from libs.events import MIGRATIONS as EVENT_MIGRATIONS
-from libs.jobs import MIGRATIONS as JOB_MIGRATIONS
-from services.groupbuy.bootstrap import HERE
+from services.groupbuy.bootstrap import LINE_MIGRATIONS
 from services.groupbuy.entrypoints.jobs import HoldBackstopJob, WindowJob
 from services.groupbuy.service_layer import lifecycle
 from services.groupbuy.service_layer.unit_of_work import UnitOfWork
@@ -32,7 +30,7 @@ EVENT_GRACE = timedelta(seconds=1)  # the window job's own grace, for a last-mom
 
 @pytest.fixture
 async def pool(infra: Infra) -> AsyncIterator[asyncpg.Pool]:
-    sources = [EVENT_MIGRATIONS, JOB_MIGRATIONS, HERE / "migrations"]
+    sources = LINE_MIGRATIONS
     async with migrated_schema(infra, schema=SCHEMA, sources=sources) as database:
         yield database.pool
 

@@ -14,9 +14,7 @@ import pytest
 
 from libs.core import BusinessLine
 from libs.database import create_pool, migrate
-from libs.events import MIGRATIONS as EVENT_MIGRATIONS
-from libs.jobs import MIGRATIONS as JOB_MIGRATIONS
-from services.groupbuy.bootstrap import HERE
+from services.groupbuy.bootstrap import LINE_MIGRATIONS
 from services.groupbuy.entrypoints.jobs import WindowJob
 from services.groupbuy.service_layer.unit_of_work import UnitOfWork
 from tests.conftest import Infra, fresh_database
@@ -29,7 +27,7 @@ SCHEMA = "groupbuy_pingou"
 @pytest.fixture(scope="module")
 async def pool(infra: Infra) -> AsyncIterator[asyncpg.Pool]:
     async with fresh_database(infra) as url:
-        sources = [EVENT_MIGRATIONS, JOB_MIGRATIONS, HERE / "migrations"]
+        sources = LINE_MIGRATIONS
         await asyncio.to_thread(migrate, url, schema=SCHEMA, sources=sources)
         created = await create_pool(url, schema=SCHEMA, application_name="test", max_size=10)
         try:

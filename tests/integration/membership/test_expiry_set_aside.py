@@ -12,9 +12,7 @@ import asyncpg
 import pytest
 
 from libs.core import BusinessLine
-from libs.events import MIGRATIONS as EVENT_MIGRATIONS
-from libs.jobs import MIGRATIONS as JOB_MIGRATIONS
-from services.membership.bootstrap import HERE
+from services.membership.bootstrap import LINE_MIGRATIONS
 from services.membership.entrypoints.expiry import ExpiryJob
 from services.membership.service_layer.memberships import EXPIRY
 from services.membership.service_layer.unit_of_work import UnitOfWork
@@ -28,7 +26,7 @@ SCHEMA = "membership_pingou"
 
 @pytest.fixture
 async def pool(infra: Infra) -> AsyncIterator[asyncpg.Pool]:
-    sources = [EVENT_MIGRATIONS, JOB_MIGRATIONS, HERE / "migrations"]
+    sources = LINE_MIGRATIONS
     async with migrated_schema(infra, schema=SCHEMA, sources=sources) as db:
         yield db.pool
 

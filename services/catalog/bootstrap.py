@@ -7,7 +7,6 @@ import asyncio
 from functools import partial
 from pathlib import Path
 
-import asyncpg
 from pingou.catalog.v1 import catalog_pb2_grpc
 from pydantic import Field
 
@@ -24,11 +23,12 @@ from libs.logs import get_logger
 from libs.settings import PageTokenKeyFile, ServiceNames, ServiceSettings
 from services.catalog.adapters.repository import SHARED
 from services.catalog.entrypoints.access import ACCESS
+from services.catalog.entrypoints.consumers import order_handlers
 from services.catalog.entrypoints.grpc_api import CatalogServicer
-from services.catalog.entrypoints.order_events import order_handlers
+from services.catalog.entrypoints.jobs import EXPIRY_BATCH, expire_reservations
 from services.catalog.entrypoints.validation import MULTILINE_FIELDS, SERVICE, VALIDATORS
 from services.catalog.service_layer import inventory
-from services.catalog.service_layer.unit_of_work import INVENTORY_AGGREGATE, LISTING_AGGREGATE, UnitOfWork
+from services.catalog.service_layer.unit_of_work import INVENTORY_AGGREGATE, LISTING_AGGREGATE
 
 NAME = "catalog"
 HERE = Path(__file__).resolve().parent
@@ -36,7 +36,6 @@ HERE = Path(__file__).resolve().parent
 # lines share.
 LINE_MIGRATIONS = [EVENT_MIGRATIONS, JOB_MIGRATIONS, HERE / "migrations" / "line"]
 SHARED_MIGRATIONS = [HERE / "migrations" / "shared"]
-EXPIRY_BATCH = 100
 ORDER_AGGREGATE = "order"  # the order service's events, `<line>.order.v1`
 log = get_logger(__name__)
 
@@ -61,13 +60,6 @@ def migrate_all(settings: CatalogSettings) -> None:
             schema=schema_name(NAME, line),
             sources=LINE_MIGRATIONS,
         )
-
-
-async def expire_reservations(pool: asyncpg.Pool, line: BusinessLine, *, prefix: str) -> int:
-    """One batch of the durable expiry job: any replica may run it; SKIP LOCKED keeps them off each
-    other's rows. Returns how many reservations it claimed."""
-    async with UnitOfWork(pool, line, topic_prefix=prefix) as uow:
-        return (await inventory.release_expired(uow, batch=EXPIRY_BATCH)).claimed
 
 
 async def build_app(settings: CatalogSettings) -> GrpcApp:

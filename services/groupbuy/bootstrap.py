@@ -31,12 +31,11 @@ from services.groupbuy.adapters.eligibility import (
 )
 from services.groupbuy.adapters.registry import RegisteredAccounts
 from services.groupbuy.entrypoints.access import ACCESS
+from services.groupbuy.entrypoints.consumers import USER_AGGREGATE, order_handlers, registry_handlers
 from services.groupbuy.entrypoints.grpc_api import GroupbuyServicer
 from services.groupbuy.entrypoints.jobs import HoldBackstopJob, IdentityJob, LeaseJob, WindowJob
 from services.groupbuy.entrypoints.validation import SERVICE, VALIDATORS
 from services.groupbuy.service_layer.context import Context
-from services.groupbuy.service_layer.lifecycle import order_handlers
-from services.groupbuy.service_layer.registry import USER_AGGREGATE, registry_handlers
 from services.groupbuy.service_layer.stock import Allotment
 from services.groupbuy.service_layer.unit_of_work import GROUP_AGGREGATE, UnitOfWork
 

@@ -19,8 +19,8 @@ from libs.settings import PrivateKeyFile, ServiceAddress, ServiceNames, ServiceS
 from services.membership.adapters.repository import TRIALS_SCHEMA
 from services.membership.adapters.segmentation import SegmentationLinks, open_segmentation_channel
 from services.membership.entrypoints.access import ACCESS
-from services.membership.entrypoints.expiry import ExpiryJob
 from services.membership.entrypoints.grpc_api import MembershipServicer
+from services.membership.entrypoints.jobs import ExpiryJob
 from services.membership.entrypoints.validation import SERVICE, VALIDATORS
 from services.membership.service_layer.unit_of_work import MEMBERSHIP_AGGREGATE, UnitOfWork
 

@@ -24,10 +24,9 @@ from libs.settings import PageTokenKeyFile, PrivateKeyFile, ServiceAddress, Serv
 from services.order.adapters.catalog import Catalog, open_catalog_channel
 from services.order.adapters.membership import Membership, open_membership_channel
 from services.order.entrypoints.access import ACCESS
-from services.order.entrypoints.group_events import group_handlers
+from services.order.entrypoints.consumers import group_handlers, stock_handlers
 from services.order.entrypoints.grpc_api import OrderServicer
 from services.order.entrypoints.jobs import OrderJobs
-from services.order.entrypoints.stock_events import stock_handlers
 from services.order.entrypoints.validation import MULTILINE_FIELDS, SERVICE, VALIDATORS
 from services.order.service_layer.policy import OrderPolicy
 from services.order.service_layer.unit_of_work import ORDER_AGGREGATE, UnitOfWork

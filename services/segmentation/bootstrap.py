@@ -18,9 +18,9 @@ from libs.grpckit import GrpcApp
 from libs.settings import PageTokenKeyFile, ServiceNames, ServiceSettings
 from services.segmentation.adapters.rules_sql import IDENTITY_SCHEMA
 from services.segmentation.entrypoints.access import ACCESS
+from services.segmentation.entrypoints.consumers import profile_handlers
 from services.segmentation.entrypoints.grpc_api import SegmentationServicer
 from services.segmentation.entrypoints.validation import SERVICE, VALIDATORS
-from services.segmentation.service_layer.profiles import profile_handlers
 from services.segmentation.service_layer.unit_of_work import USER_AGGREGATE
 
 NAME = "segmentation"

@@ -23,8 +23,6 @@ from services.groupbuy.service_layer.unit_of_work import UnitOfWork
 
 log = get_logger(__name__)
 
-Clock = Callable[[], datetime]
-
 
 class _Job:
     job: Job
@@ -50,7 +48,7 @@ class WindowJob(_Job):
 
     def __init__(self, uow: Callable[[], UnitOfWork], *, poll_seconds: float, grace: timedelta = timedelta(0),
                  fallback: timedelta = timedelta(minutes=30), batch_size: int = 200,
-                 clock: Clock = lambda: datetime.now(UTC)):  # fmt: skip
+                 clock: lifecycle.Clock = lambda: datetime.now(UTC)):  # fmt: skip
         super().__init__(poll_seconds=poll_seconds, batch_size=batch_size)
         self._uow, self._grace, self._fallback, self._now = uow, grace, fallback, clock
 
@@ -69,7 +67,7 @@ class HoldBackstopJob(_Job):
     job = lifecycle.HOLD_BACKSTOP
 
     def __init__(self, uow: Callable[[], UnitOfWork], *, grace: timedelta, poll_seconds: float,
-                 batch_size: int = 200, clock: Clock = lambda: datetime.now(UTC)):  # fmt: skip
+                 batch_size: int = 200, clock: lifecycle.Clock = lambda: datetime.now(UTC)):  # fmt: skip
         super().__init__(poll_seconds=poll_seconds, batch_size=batch_size)
         self._uow, self._grace, self._now = uow, grace, clock
 
@@ -89,7 +87,7 @@ class IdentityJob(_Job):
     job = lifecycle.IDENTITY_CHECK
 
     def __init__(self, uow: Callable[[], UnitOfWork], links: LinkedAccounts, *, poll_seconds: float,
-                 batch_size: int = 20, clock: Clock = lambda: datetime.now(UTC)):  # fmt: skip
+                 batch_size: int = 20, clock: lifecycle.Clock = lambda: datetime.now(UTC)):  # fmt: skip
         super().__init__(poll_seconds=poll_seconds, batch_size=batch_size)
         self._uow, self._links, self._now = uow, links, clock
 
@@ -109,7 +107,7 @@ class LeaseJob(_Job):
 
     def __init__(self, uow: Callable[[], UnitOfWork], allotment: Allotment, *, poll_seconds: float,
                  older_than: timedelta = timedelta(seconds=30), batch_size: int = 20,
-                 clock: Clock = lambda: datetime.now(UTC)):  # fmt: skip
+                 clock: lifecycle.Clock = lambda: datetime.now(UTC)):  # fmt: skip
         super().__init__(poll_seconds=poll_seconds, batch_size=batch_size)
         self._uow, self._allotment, self._older_than, self._now = uow, allotment, older_than, clock
 

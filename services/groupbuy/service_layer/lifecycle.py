@@ -1,6 +1,6 @@
 """What happens to seats and groups after the join: the order's events (paid, cancelled), the window's
-end, holds no order ever ended, and the identity check of completed groups. (A seat names its order when
-it is held, so OrderPlaced tells groupbuy nothing new.)
+end, holds no order ever ended, and the identity check of completed groups. (The order events reach these
+use cases from entrypoints/consumers.py.)
 
 Completion happens in the transaction that records the last paid seat; failure in the window job's
 transaction. Both change the group row only while it is 'open', under its row lock, so each group
@@ -9,17 +9,11 @@ completes or fails exactly once, whatever runs at the same time (consumers, seve
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
-
-import asyncpg
-from google.protobuf.message import Message
-from pingou.order.v1 import events_pb2 as order_events
+from datetime import datetime, timedelta
 
 from libs.core.orders import pay_by_closed_before
-from libs.events import ConsumedEvent
-from libs.events.consumer import Handler
 from libs.jobs import Job, Settled, settle_each, settle_together
 from libs.logs import get_logger
 from services.groupbuy.domain.model import FailureReason, Group, GroupState, ReleaseReason, Seat, SeatState
@@ -29,37 +23,7 @@ from services.groupbuy.service_layer.unit_of_work import GROUP_AGGREGATE, UnitOf
 
 log = get_logger(__name__)
 
-Clock = Callable[[], datetime]
-
-
-def order_handlers(prefix: str, clock: Clock = lambda: datetime.now(UTC)) -> Mapping[type[Message], Handler]:
-    """The order events groupbuy acts on, each applied in the consumer's transaction (with its inbox row)."""
-
-    def uow(connection: asyncpg.Connection) -> UnitOfWork:
-        return UnitOfWork.joining(connection, announce.LINE, topic_prefix=prefix)
-
-    async def paid(connection: asyncpg.Connection, event: ConsumedEvent) -> None:
-        payment: order_events.OrderPaid = event.payload  # type: ignore[assignment]  # registered for OrderPaid
-        if payment.group_id:
-            async with uow(connection) as work:
-                await pay_seat(
-                    work,
-                    order_id=payment.order_id,
-                    group_id=payment.group_id,
-                    user_id=payment.user_id,
-                    paid_at=payment.paid_at.ToDatetime(tzinfo=UTC),
-                    now=clock(),
-                )
-
-    async def cancelled(connection: asyncpg.Connection, event: ConsumedEvent) -> None:
-        cancel: order_events.OrderCancelled = event.payload  # type: ignore[assignment]  # registered for it
-        if cancel.group_id:
-            async with uow(connection) as work:
-                await release_order_seat(
-                    work, order_id=cancel.order_id, group_id=cancel.group_id, user_id=cancel.user_id, now=clock()
-                )
-
-    return {order_events.OrderPaid: paid, order_events.OrderCancelled: cancelled}
+Clock = Callable[[], datetime]  # the use cases' now, passed in so tests can set it
 
 
 async def pay_seat(

@@ -11,7 +11,8 @@ import asyncpg
 import pytest
 
 from libs.core import BusinessLine
-from services.catalog.bootstrap import LINE_MIGRATIONS, expire_reservations
+from services.catalog.bootstrap import LINE_MIGRATIONS
+from services.catalog.entrypoints.jobs import expire_reservations
 from services.catalog.service_layer.inventory import RESERVATION_EXPIRY
 from tests.conftest import Infra
 from tests.support.jobs import migrated_schema, set_aside, set_aside_total

@@ -20,7 +20,7 @@ from libs.database import create_pool
 from libs.events import ConsumedEvent
 from libs.events.consumer import Handler
 from libs.grpckit.errors import reason_of
-from services.catalog.entrypoints.order_events import order_handlers
+from services.catalog.entrypoints.consumers import order_handlers
 from tests.integration.catalog.conftest import PROTO_LINE, Catalog
 from tests.support.kafka import published_events
 

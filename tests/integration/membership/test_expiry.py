@@ -15,7 +15,7 @@ from pingou.membership.v1 import membership_pb2 as pb
 
 from libs.core import BusinessLine
 from libs.database import create_pool, schema_name
-from services.membership.entrypoints.expiry import ExpiryJob
+from services.membership.entrypoints.jobs import ExpiryJob
 from services.membership.service_layer.unit_of_work import UnitOfWork
 from tests.integration.membership.conftest import Plus
 from tests.support.waiting import eventually

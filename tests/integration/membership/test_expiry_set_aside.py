@@ -13,7 +13,7 @@ import pytest
 
 from libs.core import BusinessLine
 from services.membership.bootstrap import LINE_MIGRATIONS
-from services.membership.entrypoints.expiry import ExpiryJob
+from services.membership.entrypoints.jobs import ExpiryJob
 from services.membership.service_layer.memberships import EXPIRY
 from services.membership.service_layer.unit_of_work import UnitOfWork
 from tests.conftest import Infra

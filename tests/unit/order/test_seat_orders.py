@@ -13,7 +13,7 @@ from pingou.order.v1 import order_pb2 as pb
 from libs.convert import timestamp
 from libs.core import BusinessLine, InvalidArgument
 from services.order.domain.model import Channel, order_id_for
-from services.order.entrypoints.group_events import seat_order
+from services.order.entrypoints.consumers import seat_order
 from services.order.service_layer.orders import place_seat_order
 from services.order.service_layer.policy import OrderPolicy
 from services.order.service_layer.unit_of_work import UnitOfWork

@@ -14,8 +14,8 @@ from libs.core import Aborted, BusinessLine, InvalidArgument, NotFound
 from libs.core.cities import CityTiers
 from libs.core.paging import PageTokens
 from services.segmentation.domain.model import Channel, SegmentRule
+from services.segmentation.entrypoints.consumers import EFFECTS
 from services.segmentation.service_layer import segments, users
-from services.segmentation.service_layer.profiles import EFFECTS
 from tests.unit.segmentation.fakes import FakeUnitOfWork
 
 TOKENS = PageTokens([b"k" * 32], service="segmentation")

@@ -1,8 +1,12 @@
-"""Groupbuy's events, consumed from `pingou.groupbuy.v1`: a seat's SeatHeld places its order, and a
-group's GroupCompleted / GroupFailed settles the group's orders. All are keyed by group id, so a seat's
-SeatHeld is always handled before its group's outcome. Each handler runs inside the idempotent
-consumer's transaction (its inbox row commits with the effect), and each effect is also guarded by the
-orders themselves (an order id placed once, states): a redelivered or duplicated event changes nothing."""
+"""The events order consumes, each handled inside the idempotent consumer's transaction (its inbox row
+commits with the effect), and each effect also guarded by the orders themselves (an order id placed once,
+states): a redelivered or duplicated event changes nothing.
+
+- Groupbuy's, from `pingou.groupbuy.v1`: a seat's SeatHeld places its order, and a group's GroupCompleted /
+  GroupFailed settles the group's orders. All are keyed by group id, so a seat's SeatHeld is always
+  handled before its group's outcome.
+- Catalog's word that a paid order's stock is gone (StockCommitFailed on `<line>.inventory.v1`): the
+  order is refunded."""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ from datetime import UTC, datetime
 
 import asyncpg
 from google.protobuf.message import Message
+from pingou.catalog.v1 import catalog_pb2 as catalog_events
 from pingou.groupbuy.v1 import events_pb2 as groupbuy_events
 
 from libs.core import BusinessLine, InvalidArgument
@@ -95,3 +100,13 @@ def group_handlers(*, topic_prefix: str, policy: OrderPolicy) -> Mapping[type[Me
         groupbuy_events.GroupCompleted: group_completed,
         groupbuy_events.GroupFailed: group_failed,
     }
+
+
+def stock_handlers(line: BusinessLine, *, topic_prefix: str, policy: OrderPolicy) -> Mapping[type[Message], Handler]:
+    async def commit_failed(connection: asyncpg.Connection, event: ConsumedEvent) -> None:
+        payload = event.payload
+        assert isinstance(payload, catalog_events.StockCommitFailed)
+        async with UnitOfWork.joining(connection, line, topic_prefix=topic_prefix) as uow:
+            await orders.refund_lost_stock(uow, payload.order_id, policy=policy, now=datetime.now(UTC))
+
+    return {catalog_events.StockCommitFailed: commit_failed}

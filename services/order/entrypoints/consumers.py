@@ -22,7 +22,7 @@ from libs.core import BusinessLine, InvalidArgument
 from libs.events import ConsumedEvent
 from libs.events.consumer import Handler
 from libs.logs import get_logger
-from services.order.adapters.protos import CHANNEL_FROM_PROTO
+from services.order.entrypoints.mapping import CHANNEL_FROM_PROTO
 from services.order.service_layer import orders
 from services.order.service_layer.orders import PlaceGroupOrder
 from services.order.service_layer.policy import OrderPolicy

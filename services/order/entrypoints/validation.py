@@ -15,8 +15,8 @@ from libs.core.ids import REFERENCE_ID
 from libs.core.orders import MAX_PAYMENT_MINOR
 from libs.grpckit import Violations
 from libs.grpckit.validation import Validator
-from services.order.adapters.protos import CHANNEL_FROM_PROTO, KIND_FROM_PROTO, STATE_FROM_PROTO
 from services.order.domain.model import line_of
+from services.order.entrypoints.mapping import CHANNEL_FROM_PROTO, KIND_FROM_PROTO, STATE_FROM_PROTO
 
 SERVICE = pb.DESCRIPTOR.services_by_name["OrderService"].full_name
 KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")  # idempotency keys, references, group and seat ids

@@ -8,22 +8,18 @@ the first call's answer; a key reused for a different request is refused.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from google.protobuf.message import Message
 from pingou.order.v1 import events_pb2 as events
-from pingou.order.v1 import order_pb2 as pb
 
 from libs.convert import timestamp
 from libs.core import AlreadyExists, BusinessLine, InvalidArgument
 from libs.core.orders import pay_by_closed_before
 from libs.jobs import Job, Settled, settle_together
 from libs.logs import get_logger
-from services.order.adapters.protos import REFUND_REASON_TO_PROTO, order_to_proto
 from services.order.domain.model import (
     AFTER_SALE_STATES,
     CURRENCY,
@@ -41,6 +37,12 @@ from services.order.domain.model import (
     order_id_for,
     payable_total,
     price_mall_items,
+)
+from services.order.service_layer.announcements import (
+    REFUND_REASON_TO_PROTO,
+    answer_of,
+    order_from_answer,
+    order_to_proto,
 )
 from services.order.service_layer.policy import OrderPolicy
 from services.order.service_layer.refunds import request_refund_of
@@ -99,12 +101,9 @@ class PlaceGroupOrder:
 # --- idempotency keys
 
 
-def digest_of(request: Message) -> bytes:
-    return hashlib.sha256(request.SerializeToString(deterministic=True)).digest()
-
-
-async def replayed(uow: UnitOfWork, scope: str, key: str, *, method: str, digest: bytes) -> pb.Order | None:
-    """The stored answer of an earlier call with this key, or None if there was none."""
+async def replayed(uow: UnitOfWork, scope: str, key: str, *, method: str, digest: bytes) -> Order | None:
+    """The answer of an earlier call with this key (the order as it answered), or None if there was none.
+    `digest` identifies the request (the API's digest of its message)."""
     stored = await uow.orders.keyed_response(scope, key)
     if stored is None:
         return None
@@ -112,7 +111,7 @@ async def replayed(uow: UnitOfWork, scope: str, key: str, *, method: str, digest
         raise AlreadyExists(
             f"idempotency key {key!r} was already used for a different request", reason="IDEMPOTENCY_KEY_REUSED"
         )
-    return pb.Order.FromString(stored["response"])
+    return order_from_answer(stored["response"])
 
 
 async def keyed(
@@ -123,13 +122,13 @@ async def keyed(
     method: str,
     digest: bytes,
     change: Callable[[UnitOfWork], Awaitable[Order]],
-) -> pb.Order:
+) -> Order:
     """Runs `change` once per key: in the transaction that claims the key, storing its answer."""
     async with make_uow() as uow:
         if await uow.orders.claim_key(scope, key, method=method, digest=digest):
-            answer = order_to_proto(await change(uow))
-            await uow.orders.save_response(scope, key, answer.SerializeToString())
-            return answer
+            changed = await change(uow)
+            await uow.orders.save_response(scope, key, answer_of(changed))
+            return changed
         earlier = await replayed(uow, scope, key, method=method, digest=digest)
         assert earlier is not None
         return earlier
@@ -147,7 +146,7 @@ async def place_mall_order(
     digest: bytes,
     policy: OrderPolicy,
     now: datetime,
-) -> pb.Order:
+) -> Order:
     method = "PlaceMallOrder"
     async with make_uow() as uow:
         earlier = await replayed(uow, command.user_id, command.idempotency_key, method=method, digest=digest)
@@ -195,7 +194,7 @@ async def place_group_order(
     digest: bytes,
     policy: OrderPolicy,
     now: datetime,
-) -> pb.Order:
+) -> Order:
     method = "PlaceGroupOrder"
     async with make_uow() as uow:
         earlier = await replayed(uow, command.user_id, command.idempotency_key, method=method, digest=digest)

@@ -12,13 +12,12 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from pingou.order.v1 import events_pb2 as events
-from pingou.order.v1 import order_pb2 as pb
 
 from libs.core import FailedPrecondition, NotFound
 from libs.core.orders import paid_in_time
 from libs.logs import get_logger
-from services.order.adapters.protos import order_to_proto
 from services.order.domain.model import CancelReason, Order, OrderState, RefundReason
+from services.order.service_layer.announcements import answer_of, order_from_answer
 from services.order.service_layer.policy import OrderPolicy
 from services.order.service_layer.refunds import request_refund_of
 from services.order.service_layer.transitions import cancel, move, publish_paid
@@ -48,7 +47,7 @@ class PaymentConfirmation:
 
 async def confirm_payment(
     make_uow: Callable[[], UnitOfWork], payment: PaymentConfirmation, *, policy: OrderPolicy, now: datetime
-) -> pb.Order:
+) -> Order:
     async with make_uow() as uow:
         order = await uow.orders.order(payment.order_id, for_update=True)
         if order is None:
@@ -70,18 +69,19 @@ async def confirm_payment(
                     f"payment {payment.payment_reference} was confirmed for another order",
                     reason="PAYMENT_REFERENCE_REUSED",
                 )
-            outcome, answer = earlier["outcome"], earlier["response"]
+            outcome = earlier["outcome"]
+            if outcome == "accepted":
+                order = order_from_answer(earlier["response"])  # the first confirmation's answer
         elif outcome == "accepted":
             order = await _accept(uow, order, payment)
-            answer = order_to_proto(order).SerializeToString()
-            await uow.orders.settle_payment(payment.payment_reference, outcome=outcome, response=answer)
+            await uow.orders.settle_payment(payment.payment_reference, outcome=outcome, response=answer_of(order))
         else:
             await _refuse(uow, order, payment, outcome, policy=policy, now=now)
     # Committed: a refused payment is recorded, and its refund started, before the refusal is answered.
     if outcome != "accepted":
         reason, why = REFUSALS[outcome]
         raise FailedPrecondition(f"payment {payment.payment_reference}: {why}", reason=reason)
-    return pb.Order.FromString(answer)
+    return order
 
 
 def payment_outcome(order: Order, payment: PaymentConfirmation, *, now: datetime) -> str:

@@ -15,7 +15,6 @@ from libs.convert import timestamp
 from libs.core import FailedPrecondition, NotFound
 from libs.jobs import Job, Settled, settle_each
 from libs.logs import get_logger
-from services.order.adapters.protos import refund_to_proto
 from services.order.domain.model import (
     Order,
     OrderState,
@@ -25,6 +24,7 @@ from services.order.domain.model import (
     new_refund_id,
     refund_backoff,
 )
+from services.order.service_layer.announcements import refund_to_proto
 from services.order.service_layer.policy import OrderPolicy
 from services.order.service_layer.transitions import get_order, locked_order, move
 from services.order.service_layer.unit_of_work import ORDER_AGGREGATE, UnitOfWork

@@ -11,8 +11,8 @@ from pingou.order.v1 import events_pb2 as events
 
 from libs.convert import timestamp
 from libs.core import FailedPrecondition, NotFound
-from services.order.adapters.protos import CANCEL_TO_PROTO, CHANNEL_TO_PROTO, KIND_TO_PROTO
 from services.order.domain.model import CancelReason, Order, OrderKind, OrderState, check_transition
+from services.order.service_layer.announcements import CANCEL_TO_PROTO, CHANNEL_TO_PROTO, KIND_TO_PROTO
 from services.order.service_layer.unit_of_work import ORDER_AGGREGATE, UnitOfWork
 
 

@@ -11,9 +11,7 @@ import asyncpg
 import pytest
 
 from libs.core import BusinessLine
-from libs.events import MIGRATIONS as EVENT_MIGRATIONS
-from libs.jobs import MIGRATIONS as JOB_MIGRATIONS
-from services.order.bootstrap import HERE
+from services.order.bootstrap import LINE_MIGRATIONS
 from services.order.entrypoints.jobs import OrderJobs
 from services.order.service_layer import orders, refunds
 from services.order.service_layer.policy import OrderPolicy
@@ -29,9 +27,7 @@ PINGOU = BusinessLine.PINGOU
 
 @pytest.fixture
 async def pool(infra: Infra) -> AsyncIterator[asyncpg.Pool]:
-    async with migrated_schema(
-        infra, schema=SCHEMA, sources=[EVENT_MIGRATIONS, JOB_MIGRATIONS, HERE / "migrations"]
-    ) as db:
+    async with migrated_schema(infra, schema=SCHEMA, sources=LINE_MIGRATIONS) as db:
         yield db.pool
 
 

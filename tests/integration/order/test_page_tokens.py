@@ -16,7 +16,7 @@ from libs.core import BusinessLine
 from libs.core.paging import PageTokens
 from services.order.bootstrap import NAME
 from services.order.domain.model import OrderKind, OrderState, new_refund_id
-from services.order.entrypoints.grpc_api import ORDERS_PAGE, orders_in_state_scope, user_orders_scope
+from services.order.entrypoints.mapping import ORDERS_PAGE, orders_in_state_scope, user_orders_scope
 from tests.integration.order.conftest import Shop
 from tests.support.page_tokens import another_key, random_token, refused_as_bad_page_token, tampered, unsigned
 

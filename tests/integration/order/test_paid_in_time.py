@@ -17,10 +17,9 @@ from pingou.order.v1 import order_pb2 as pb
 
 from libs.core import BusinessLine, FailedPrecondition
 from libs.core.orders import PAYMENT_CONFIRMATION_GRACE, payment_intent_id
-from libs.events import MIGRATIONS as EVENT_MIGRATIONS
-from libs.jobs import MIGRATIONS as JOB_MIGRATIONS
-from services.order.bootstrap import HERE
+from services.order.bootstrap import LINE_MIGRATIONS
 from services.order.entrypoints.jobs import OrderJobs
+from services.order.service_layer.announcements import order_to_proto
 from services.order.service_layer.payments import PaymentConfirmation, confirm_payment
 from services.order.service_layer.policy import OrderPolicy
 from services.order.service_layer.unit_of_work import UnitOfWork
@@ -35,9 +34,7 @@ SECOND = timedelta(seconds=1)
 
 @pytest.fixture
 async def pool(infra: Infra) -> AsyncIterator[asyncpg.Pool]:
-    async with migrated_schema(
-        infra, schema=SCHEMA, sources=[EVENT_MIGRATIONS, JOB_MIGRATIONS, HERE / "migrations"]
-    ) as db:
+    async with migrated_schema(infra, schema=SCHEMA, sources=LINE_MIGRATIONS) as db:
         yield db.pool
 
 
@@ -64,7 +61,9 @@ async def _cancel_job_at(pool: asyncpg.Pool, moment: datetime) -> int:
 
 async def _confirm(pool: asyncpg.Pool, order_id: str, *, paid_at: datetime, at: datetime) -> pb.Order:
     payment = PaymentConfirmation(order_id, payment_intent_id(order_id), f"wx-{order_id}", 1590, "CNY", paid_at)
-    return await confirm_payment(_uow(pool), payment, policy=OrderPolicy(), now=at)
+    return order_to_proto(
+        await confirm_payment(_uow(pool), payment, policy=OrderPolicy(), now=at)
+    )  # as the API answers
 
 
 async def _events(pool: asyncpg.Pool, order_id: str) -> list[str]:

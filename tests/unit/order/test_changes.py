@@ -15,6 +15,7 @@ from libs.convert import timestamp
 from libs.core import AlreadyExists, BusinessLine, FailedPrecondition, NotFound, PermissionDenied
 from services.order.domain.model import CancelReason, Order, OrderState, RefundReason, RefundState
 from services.order.service_layer import access, orders, transitions
+from services.order.service_layer.announcements import order_to_proto
 from services.order.service_layer.unit_of_work import UnitOfWork
 from tests.unit.order.fakes import FakeUnitOfWork
 from tests.unit.order.given import BUYER, NOW, POLICY, group_order, mall_order, paid, read
@@ -35,7 +36,8 @@ Change = Callable[[UnitOfWork], Awaitable[Order]]
 
 async def change(uow: FakeUnitOfWork, order: Order, run: Change, *, key: str = "c-1", digest: bytes = b"c") -> pb.Order:
     """A keyed change of one order, as the servicer runs it (the key scoped to the order)."""
-    return await orders.keyed(uow, scope=order.order_id, key=key, method="Change", digest=digest, change=run)
+    changed = await orders.keyed(uow, scope=order.order_id, key=key, method="Change", digest=digest, change=run)
+    return order_to_proto(changed)  # as the API answers
 
 
 def cancel_by_buyer(order: Order) -> Change:

@@ -25,7 +25,7 @@ from services.order.domain.model import (
     price_mall_items,
     refund_backoff,
 )
-from services.order.entrypoints.grpc_api import ORDERS_PAGE, orders_in_state_scope, user_orders_scope
+from services.order.entrypoints.mapping import ORDERS_PAGE, orders_in_state_scope, user_orders_scope
 from services.order.service_layer.payments import PaymentConfirmation, payment_outcome
 
 S = OrderState

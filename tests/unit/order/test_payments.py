@@ -15,6 +15,7 @@ from libs.convert import timestamp
 from libs.core import BusinessLine, FailedPrecondition, NotFound
 from libs.core.orders import PAYMENT_CONFIRMATION_GRACE
 from services.order.domain.model import CancelReason, Order, OrderState, Refund, RefundReason
+from services.order.service_layer.announcements import order_to_proto
 from services.order.service_layer.payments import PaymentConfirmation, confirm_payment
 from tests.unit.order.fakes import FakeUnitOfWork
 from tests.unit.order.given import BUYER, NOW, POLICY, group_order, mall_order, payment_of, read
@@ -26,7 +27,7 @@ def uow() -> FakeUnitOfWork:
 
 
 async def confirm(uow: FakeUnitOfWork, payment: PaymentConfirmation, *, now: datetime = NOW) -> pb.Order:
-    return await confirm_payment(uow, payment, policy=POLICY, now=now)
+    return order_to_proto(await confirm_payment(uow, payment, policy=POLICY, now=now))  # as the API answers
 
 
 def refunds_of(uow: FakeUnitOfWork, order: Order) -> list[Refund]:

@@ -11,7 +11,6 @@ from pingou.order.v1 import events_pb2 as events
 from pingou.order.v1 import order_pb2 as pb
 
 from libs.core import AlreadyExists, BusinessLine, FailedPrecondition, InvalidArgument
-from services.order.adapters.protos import order_to_proto
 from services.order.domain.model import (
     CancelReason,
     MallPrice,
@@ -21,6 +20,7 @@ from services.order.domain.model import (
     order_id_for,
 )
 from services.order.service_layer import orders
+from services.order.service_layer.announcements import order_to_proto
 from services.order.service_layer.orders import PlaceMallOrder
 from tests.unit.order.fakes import FakeCatalog, FakeMembership, FakeUnitOfWork
 from tests.unit.order.given import (
@@ -57,7 +57,7 @@ async def place(
     membership: FakeMembership | None = None,
     digest: bytes = b"first",
 ) -> pb.Order:
-    return await orders.place_mall_order(
+    placed = await orders.place_mall_order(
         uow,
         catalog,
         membership or FakeMembership(),
@@ -66,6 +66,7 @@ async def place(
         policy=POLICY,
         now=NOW,
     )
+    return order_to_proto(placed)  # as the API answers
 
 
 # --- mall orders

@@ -22,7 +22,7 @@ from services.order.domain.model import (
 )
 from services.order.service_layer.announcements import answer_of, order_from_answer, order_to_proto
 
-TEXT = st.text(st.characters(exclude_categories=("Cs",)), min_size=1, max_size=20)  # UTF-8 encodable
+TEXT = st.text(st.characters(exclude_categories=["Cs"]), min_size=1, max_size=20)  # UTF-8 encodable
 MOMENTS = st.datetimes(datetime(2000, 1, 1), datetime(2100, 1, 1), timezones=st.just(UTC))
 AMOUNTS = st.integers(0, 10**12)
 

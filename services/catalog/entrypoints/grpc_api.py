@@ -1,10 +1,9 @@
-"""The catalog's gRPC adapter: proto <-> domain. Requests are validated (`validation.py`) and their callers
-checked against the method's rule (`access.py`) before they get here; what is left here is whether a
-merchant edits its own product."""
+"""The catalog's gRPC adapter: proto -> command -> use case -> proto, the mapping in `mapping.py`. Requests
+are validated (`validation.py`) and their callers checked against the method's rule (`access.py`) before
+they get here; what is left here is whether a merchant edits its own product."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from datetime import timedelta
 
@@ -15,47 +14,15 @@ from pingou.catalog.v1 import catalog_pb2_grpc as pb_grpc
 
 from libs.auth import Principal, current_principal
 from libs.core import BusinessLine, PermissionDenied
-from libs.core.ids import REFERENCE_ID
-from libs.core.paging import INT8_MAX, Integer, PageShape, PageTokens, Text, page_shape
+from libs.core.paging import PageTokens
 from libs.grpckit.access import admitted_as_owner
 from libs.logs import get_logger
-from services.catalog.entrypoints.mapping import (
-    items_from_proto,
-    lease_to_proto,
-    listing_to_proto,
-    prices_from_proto,
-    product_from_proto,
-    product_to_proto,
-    reservation_to_proto,
-    stock_to_proto,
-)
+from services.catalog.entrypoints import mapping
 from services.catalog.entrypoints.validation import DEFAULT_HOLD_SECONDS, DEFAULT_PAGE_SIZE
 from services.catalog.service_layer import inventory, leases, products
 from services.catalog.service_layer.unit_of_work import UnitOfWork
 
 log = get_logger(__name__)
-
-
-# --- search page tokens: signed, bound to the filters they were made for
-
-# After (display price, sku id): a price is a positive bigint, a SKU id a catalog slug.
-SEARCH_PAGE = page_shape(Integer(1, INT8_MAX), Text(REFERENCE_ID))
-# After a merchant id (a catalog slug); bound to the belt filter.
-MERCHANT_PAGE: PageShape[tuple[str]] = PageShape((Text(REFERENCE_ID),))
-
-
-def search_scope(request: pb.SearchListingsRequest) -> str:
-    """What a search's page tokens are bound to: its line and filters."""
-    fields = [
-        request.line,
-        request.query,
-        request.category_id,
-        request.belt_id,
-        request.factory_direct if request.HasField("factory_direct") else None,
-        request.min_price_minor,
-        request.max_price_minor,
-    ]
-    return "search:" + json.dumps(fields, ensure_ascii=False)
 
 
 # --- the servicer
@@ -85,63 +52,48 @@ class CatalogServicer(pb_grpc.CatalogServiceServicer):
     async def ListBelts(self, request: pb.ListBeltsRequest, context: grpc.aio.ServicerContext) -> pb.ListBeltsResponse:
         async with self._uow(current_principal().line) as uow:
             rows = await uow.catalog.belts()
-        return pb.ListBeltsResponse(belts=[pb.Belt(**dict(row)) for row in rows])
+        return pb.ListBeltsResponse(belts=[mapping.belt_to_proto(row) for row in rows])
 
     async def ListCategories(
         self, request: pb.ListCategoriesRequest, context: grpc.aio.ServicerContext
     ) -> pb.ListCategoriesResponse:
         async with self._uow(current_principal().line) as uow:
             rows = await uow.catalog.categories()
-        return pb.ListCategoriesResponse(
-            categories=[
-                pb.Category(category_id=r["category_id"], name=r["name"], parent_id=r["parent_id"] or "") for r in rows
-            ]
-        )
+        return pb.ListCategoriesResponse(categories=[mapping.category_to_proto(row) for row in rows])
 
     async def ListMerchants(
         self, request: pb.ListMerchantsRequest, context: grpc.aio.ServicerContext
     ) -> pb.ListMerchantsResponse:
-        scope = f"merchants:{request.belt_id}"
-        after = self._page_tokens.decode(MERCHANT_PAGE, request.page_token, scope=scope) if request.page_token else None
+        scope = mapping.merchants_scope(request)
+        after = mapping.merchants_after(request.page_token, scope, self._page_tokens)
         size = request.page_size or DEFAULT_PAGE_SIZE
         async with self._uow(current_principal().line) as uow:
-            rows = await uow.catalog.merchants(belt_id=request.belt_id, after=after and after[0], limit=size + 1)
-        page = rows[:size]
-        token = self._page_tokens.encode(MERCHANT_PAGE, (page[-1]["merchant_id"],), scope=scope) if rows[size:] else ""
-        return pb.ListMerchantsResponse(
-            merchants=[
-                pb.Merchant(
-                    merchant_id=row["merchant_id"],
-                    name=row["name"],
-                    belt_id=row["belt_id"] or "",
-                    factory_direct=row["factory_direct"],
-                )
-                for row in page
-            ],
-            next_page_token=token,
-        )
+            rows = await uow.catalog.merchants(belt_id=request.belt_id, after=after, limit=size + 1)
+        return mapping.merchants_page(rows, size, scope, self._page_tokens)
 
     async def CreateProduct(self, request: pb.CreateProductRequest, context: grpc.aio.ServicerContext) -> pb.Product:
         principal = current_principal()
         self._require_editor_of(principal, merchant_id=request.merchant_id)
         async with self._uow(principal.line) as uow:
-            product = await products.create_product(uow, product_from_proto(request))
-        return product_to_proto(product)
+            product = await products.create_product(uow, mapping.product_from_proto(request))
+        return mapping.product_to_proto(product)
 
     async def GetProducts(
         self, request: pb.GetProductsRequest, context: grpc.aio.ServicerContext
     ) -> pb.GetProductsResponse:
         async with self._uow(current_principal().line) as uow:
             found = await products.get_products(uow, list(request.product_ids))
-        return pb.GetProductsResponse(products=[product_to_proto(product) for product in found])
+        return pb.GetProductsResponse(products=[mapping.product_to_proto(product) for product in found])
 
     async def UpsertListing(self, request: pb.UpsertListingRequest, context: grpc.aio.ServicerContext) -> pb.Listing:
         principal = current_principal()
         async with self._uow(principal.line) as uow:
             merchant = await products.product_merchant(uow, request.sku_id)
             self._require_editor_of(principal, merchant_id=merchant)
-            listing = await products.upsert_listing(uow, sku_id=request.sku_id, prices=prices_from_proto(request))
-        return listing_to_proto(listing)
+            listing = await products.upsert_listing(
+                uow, sku_id=request.sku_id, prices=mapping.prices_from_proto(request)
+            )
+        return mapping.listing_to_proto(listing)
 
     async def RemoveListing(self, request: pb.RemoveListingRequest, context: grpc.aio.ServicerContext) -> pb.Listing:
         principal = current_principal()
@@ -149,7 +101,7 @@ class CatalogServicer(pb_grpc.CatalogServiceServicer):
             merchant = await products.product_merchant(uow, request.sku_id)
             self._require_editor_of(principal, merchant_id=merchant)
             listing = await products.remove_listing(uow, request.sku_id)
-        return listing_to_proto(listing)
+        return mapping.listing_to_proto(listing)
 
     async def GetListings(
         self, request: pb.GetListingsRequest, context: grpc.aio.ServicerContext
@@ -157,14 +109,14 @@ class CatalogServicer(pb_grpc.CatalogServiceServicer):
         line = current_principal().line
         async with self._uow(line) as uow:
             found = await uow.catalog.listings(list(request.sku_ids))
-        return pb.GetListingsResponse(listings=[listing_to_proto(listing) for listing in found])
+        return pb.GetListingsResponse(listings=[mapping.listing_to_proto(listing) for listing in found])
 
     async def SearchListings(
         self, request: pb.SearchListingsRequest, context: grpc.aio.ServicerContext
     ) -> pb.SearchListingsResponse:
         line = current_principal().line
-        scope = search_scope(request)
-        after = self._page_tokens.decode(SEARCH_PAGE, request.page_token, scope=scope) if request.page_token else None
+        scope = mapping.search_scope(request)
+        after = mapping.search_after(request.page_token, scope, self._page_tokens)
         size = request.page_size or DEFAULT_PAGE_SIZE
         async with self._uow(line) as uow:
             found = await uow.catalog.search(
@@ -177,49 +129,43 @@ class CatalogServicer(pb_grpc.CatalogServiceServicer):
                 after=after,
                 limit=size + 1,
             )
-        page = found[:size]
-        token = ""
-        if len(found) > size:
-            last = page[-1]
-            price = last.prices.group_price_minor or last.prices.price_minor
-            token = self._page_tokens.encode(SEARCH_PAGE, (price, last.sku_id), scope=scope)
-        return pb.SearchListingsResponse(listings=[listing_to_proto(item) for item in page], next_page_token=token)
+        return mapping.search_page(found, size, scope, self._page_tokens)
 
     async def SetStock(self, request: pb.SetStockRequest, context: grpc.aio.ServicerContext) -> pb.Stock:
         line = current_principal().line
         async with self._uow(line) as uow:
             stock = await inventory.set_stock(uow, sku_id=request.sku_id, available=request.available)
-        return stock_to_proto(line, request.sku_id, stock)
+        return mapping.stock_to_proto(line, request.sku_id, stock)
 
     async def GetStock(self, request: pb.GetStockRequest, context: grpc.aio.ServicerContext) -> pb.Stock:
         line = current_principal().line
         async with self._uow(line) as uow:
             stock = await inventory.get_stock(uow, request.sku_id)
-        return stock_to_proto(line, request.sku_id, stock)
+        return mapping.stock_to_proto(line, request.sku_id, stock)
 
     async def ReserveStock(self, request: pb.ReserveStockRequest, context: grpc.aio.ServicerContext) -> pb.Reservation:
         line = current_principal().line
         reservation = await inventory.reserve_stock(
             lambda: self._uow(line),
             order_id=request.order_id,
-            items=items_from_proto(list(request.items)),
+            items=mapping.items_from_proto(list(request.items)),
             hold=timedelta(seconds=request.hold_seconds or DEFAULT_HOLD_SECONDS),
         )
-        return reservation_to_proto(reservation)
+        return mapping.reservation_to_proto(reservation)
 
     async def CommitReservation(
         self, request: pb.ReservationRequest, context: grpc.aio.ServicerContext
     ) -> pb.Reservation:
         line = current_principal().line
         async with self._uow(line) as uow:
-            return reservation_to_proto(await inventory.commit(uow, request.order_id))
+            return mapping.reservation_to_proto(await inventory.commit(uow, request.order_id))
 
     async def ReleaseReservation(
         self, request: pb.ReservationRequest, context: grpc.aio.ServicerContext
     ) -> pb.Reservation:
         line = current_principal().line
         async with self._uow(line) as uow:
-            return reservation_to_proto(await inventory.release(uow, request.order_id))
+            return mapping.reservation_to_proto(await inventory.release(uow, request.order_id))
 
     async def LeaseStock(self, request: pb.LeaseStockRequest, context: grpc.aio.ServicerContext) -> pb.StockLease:
         line = current_principal().line
@@ -227,7 +173,7 @@ class CatalogServicer(pb_grpc.CatalogServiceServicer):
             lease = await leases.lease_stock(
                 uow, sku_id=request.sku_id, quantity=request.quantity, lease_id=request.lease_id.lower()
             )
-        return lease_to_proto(lease)
+        return mapping.lease_to_proto(lease)
 
     async def ReturnStock(self, request: pb.ReturnStockRequest, context: grpc.aio.ServicerContext) -> pb.StockLease:
         line = current_principal().line
@@ -235,4 +181,4 @@ class CatalogServicer(pb_grpc.CatalogServiceServicer):
             lease = await leases.return_stock(
                 uow, sku_id=request.sku_id, quantity=request.quantity, lease_id=request.lease_id.lower()
             )
-        return lease_to_proto(lease)
+        return mapping.lease_to_proto(lease)

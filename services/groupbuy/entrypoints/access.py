@@ -1,6 +1,6 @@
 """Who may call each groupbuy RPC (libs.grpckit.access): the rules the interceptor enforces before the
 servicer runs. A buyer takes seats and lists groups for themself; services and operators act for buyers;
-anyone of the line reads open groups (a buyer sees less of them, `grpc_api.seen_by_buyer`)."""
+anyone of the line reads open groups (a buyer sees less of them, `mapping.seen_by_buyer`)."""
 
 from __future__ import annotations
 

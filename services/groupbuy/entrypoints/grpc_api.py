@@ -1,161 +1,20 @@
-"""The gRPC adapter: proto <-> domain. Use cases do the work. Requests are validated (`validation.py`) and
-their callers checked against the method's rule (`access.py`) before they get here."""
+"""The gRPC adapter: proto -> command -> use case -> proto, the mapping in `mapping.py`. Use cases do the
+work. Requests are validated (`validation.py`) and their callers checked against the method's rule
+(`access.py`) before they get here."""
 
 from __future__ import annotations
-
-from collections.abc import Sequence
 
 import grpc
 from pingou.groupbuy.v1 import groupbuy_pb2 as pb
 from pingou.groupbuy.v1 import groupbuy_pb2_grpc as pb_grpc
-from pingou.order.v1 import order_pb2
 
 from libs.auth import current_principal
-from libs.convert import optional_timestamp, timestamp
-from libs.core.orders import CURRENCY, payment_intent_id
 from libs.core.paging import PageTokens
-from services.groupbuy.domain.model import (
-    Buyer,
-    Group,
-    GroupState,
-    Seat,
-    SeatState,
-)
-from services.groupbuy.domain.paging import (
-    DEFAULT_PAGE_SIZE,
-    OpenGroupsPage,
-    UserGroupsPage,
-    decode_open_groups,
-    decode_user_groups,
-    encode_open_groups,
-    encode_user_groups,
-)
+from services.groupbuy.domain.paging import DEFAULT_PAGE_SIZE
+from services.groupbuy.entrypoints import mapping
 from services.groupbuy.entrypoints.access import READERS_OF_USERS
 from services.groupbuy.service_layer import queries, seats
 from services.groupbuy.service_layer.context import Context
-from services.groupbuy.service_layer.seats import SeatTaken
-
-GROUP_STATE_TO_PROTO = {
-    GroupState.OPEN: pb.GROUP_STATE_OPEN,
-    GroupState.COMPLETED: pb.GROUP_STATE_COMPLETED,
-    GroupState.FAILED: pb.GROUP_STATE_FAILED,
-}
-SEAT_STATE_TO_PROTO = {
-    SeatState.HELD: pb.SEAT_STATE_HELD,
-    SeatState.PAID: pb.SEAT_STATE_PAID,
-    SeatState.RELEASED: pb.SEAT_STATE_RELEASED,
-}
-
-
-# --- proto <-> domain
-
-
-def buyer_from_proto(buyer: pb.Buyer) -> Buyer:
-    return Buyer(
-        user_id=buyer.user_id,
-        shipping_city=buyer.shipping_city.strip(),
-        channel=buyer.channel,
-        request_key=buyer.idempotency_key,
-    )
-
-
-def seat_to_proto(seat: Seat) -> pb.Seat:
-    return pb.Seat(
-        seat_id=seat.seat_id,
-        user_id=seat.user_id,
-        leader=seat.leader,
-        state=SEAT_STATE_TO_PROTO[seat.state],
-        invite_code=seat.invite_code,
-        inviter_user_id=seat.inviter_user_id or "",
-        order_id=seat.order_id or "",
-        held_at=timestamp(seat.held_at),
-        pay_by=timestamp(seat.pay_by),
-        paid_at=optional_timestamp(seat.paid_at),
-    )
-
-
-def group_to_proto(group: Group, members: Sequence[Seat] = ()) -> pb.Group:
-    return pb.Group(
-        group_id=group.group_id,
-        sku_id=group.sku_id,
-        leader_user_id=group.leader_user_id,
-        state=GROUP_STATE_TO_PROTO[group.state],
-        size=group.size,
-        seats_taken=group.seats_taken,
-        seats_paid=group.seats_paid,
-        group_price_minor=group.group_price_minor,
-        leader_price_minor=group.leader_price_minor,
-        new_user_only=group.new_user_only,
-        plus_only=group.plus_only,
-        strangers_can_join=group.strangers_can_join,
-        share_code=group.share_code,
-        opened_at=timestamp(group.opened_at),
-        expires_at=timestamp(group.expires_at),
-        closed_at=optional_timestamp(group.closed_at),
-        flagged=group.flagged,
-        seats=[seat_to_proto(seat) for seat in members],
-    )
-
-
-def seen_by_buyer(group: pb.Group, viewer: str) -> pb.Group:
-    """What a buyer (`user` role) may see of a group: their own seat in full; of the others only their
-    state, leader flag and times (no user ids, invite codes or order ids); the share code and the leader's
-    id only if they are a member. Strangers still see all they need to join (by group id)."""
-    member = any(seat.user_id == viewer and seat.state != pb.SEAT_STATE_RELEASED for seat in group.seats)
-    if not member:
-        group.share_code = ""
-        group.leader_user_id = ""
-    for seat in group.seats:
-        if seat.user_id != viewer:
-            for name in ("user_id", "invite_code", "inviter_user_id", "order_id"):
-                seat.ClearField(name)
-    return group
-
-
-def seat_order_to_proto(group: Group, seat: Seat) -> order_pb2.Order:
-    """The seat's order as the order service places it from SeatHeld: what the buyer pays, by when, and
-    the payment intent to pay it through. A free leader's order (团长免单) is paid on the spot."""
-    assert seat.order_id is not None
-    free = seat.leader and seat.unit_price_minor == 0
-    return order_pb2.Order(
-        order_id=seat.order_id,
-        user_id=seat.user_id,
-        kind=order_pb2.ORDER_KIND_GROUP,
-        state=order_pb2.ORDER_STATE_AWAITING_GROUP if free else order_pb2.ORDER_STATE_PENDING_PAYMENT,
-        items=[
-            order_pb2.OrderItem(
-                sku_id=group.sku_id,
-                quantity=1,
-                unit_price_minor=seat.unit_price_minor,
-                list_price_minor=seat.unit_price_minor,
-            )
-        ],
-        total_minor=seat.unit_price_minor,
-        currency=CURRENCY,
-        channel=seat.channel,  # type: ignore[arg-type]  # validated at the edge: a Channel value
-        shipping_city=seat.shipping_city,
-        group_id=group.group_id,
-        seat_id=seat.seat_id,
-        group_leader=seat.leader,
-        payment=order_pb2.PaymentIntent(
-            intent_id=payment_intent_id(seat.order_id),
-            amount_minor=seat.unit_price_minor,
-            currency=CURRENCY,
-            expires_at=timestamp(seat.pay_by),
-        ),
-        created_at=timestamp(seat.held_at),
-        updated_at=timestamp(seat.held_at),
-        paid_at=timestamp(seat.held_at) if free else None,
-    )
-
-
-def result_to_proto(taken: SeatTaken) -> pb.SeatResult:
-    return pb.SeatResult(
-        group=group_to_proto(taken.group),
-        seat=seat_to_proto(taken.seat),
-        order=seat_order_to_proto(taken.group, taken.seat),
-    )
-
 
 # --- the servicer
 
@@ -166,59 +25,44 @@ class GroupbuyServicer(pb_grpc.GroupbuyServiceServicer):
         self._page_tokens = page_tokens
 
     async def OpenGroup(self, request: pb.OpenGroupRequest, context: grpc.aio.ServicerContext) -> pb.SeatResult:
-        buyer = buyer_from_proto(request.buyer)
-        return result_to_proto(await seats.open_group(self._context, buyer, request.sku_id))
+        buyer = mapping.buyer_from_proto(request.buyer)
+        return mapping.result_to_proto(await seats.open_group(self._context, buyer, request.sku_id))
 
     async def JoinGroup(self, request: pb.JoinGroupRequest, context: grpc.aio.ServicerContext) -> pb.SeatResult:
-        buyer = buyer_from_proto(request.buyer)
+        buyer = mapping.buyer_from_proto(request.buyer)
         if request.WhichOneof("target") == "invite_code":
             taken = await seats.join_group(self._context, buyer, invite_code=request.invite_code)
         else:
             taken = await seats.join_group(self._context, buyer, group_id=request.group_id)
-        return result_to_proto(taken)
+        return mapping.result_to_proto(taken)
 
     async def AutoMatch(self, request: pb.AutoMatchRequest, context: grpc.aio.ServicerContext) -> pb.SeatResult:
-        buyer = buyer_from_proto(request.buyer)
-        return result_to_proto(await seats.auto_match(self._context, buyer, request.sku_id))
+        buyer = mapping.buyer_from_proto(request.buyer)
+        return mapping.result_to_proto(await seats.auto_match(self._context, buyer, request.sku_id))
 
     async def ListOpenGroups(
         self, request: pb.ListOpenGroupsRequest, context: grpc.aio.ServicerContext
     ) -> pb.ListGroupsResponse:
-        tokens = self._page_tokens
-        after = decode_open_groups(tokens, request.page_token, sku_id=request.sku_id) if request.page_token else None
+        after = mapping.open_groups_after(request, self._page_tokens)
         size = request.page_size or DEFAULT_PAGE_SIZE
         found = await queries.open_groups(self._context, sku_id=request.sku_id, after=after, limit=size + 1)
-        token = ""
-        if len(found) > size:
-            found, last = found[:size], found[size - 1]
-            token = encode_open_groups(
-                tokens, OpenGroupsPage(last.seats_taken, last.expires_at, last.group_id), sku_id=request.sku_id
-            )
+        page = mapping.open_groups_page(found, size, sku_id=request.sku_id, tokens=self._page_tokens)
         viewer = current_principal()
-        groups = [group_to_proto(group) for group in found]
         if not viewer.has_role(*READERS_OF_USERS):
-            groups = [seen_by_buyer(group, viewer.subject) for group in groups]
-        return pb.ListGroupsResponse(groups=groups, next_page_token=token)
+            for group in page.groups:
+                mapping.seen_by_buyer(group, viewer.subject)
+        return page
 
     async def GetGroup(self, request: pb.GetGroupRequest, context: grpc.aio.ServicerContext) -> pb.Group:
         viewer = current_principal()
         group, members = await queries.group_with_seats(self._context, request.group_id)
-        full = group_to_proto(group, members)
-        return full if viewer.has_role(*READERS_OF_USERS) else seen_by_buyer(full, viewer.subject)
+        full = mapping.group_to_proto(group, members)
+        return full if viewer.has_role(*READERS_OF_USERS) else mapping.seen_by_buyer(full, viewer.subject)
 
     async def ListUserGroups(
         self, request: pb.ListUserGroupsRequest, context: grpc.aio.ServicerContext
     ) -> pb.ListGroupsResponse:
-        tokens = self._page_tokens
-        after = decode_user_groups(tokens, request.page_token, user_id=request.user_id) if request.page_token else None
+        after = mapping.user_groups_after(request, self._page_tokens)
         size = request.page_size or DEFAULT_PAGE_SIZE
         found = await queries.user_groups(self._context, user_id=request.user_id, after=after, limit=size + 1)
-        token = ""
-        if len(found) > size:
-            found = found[:size]
-            last_seat = found[-1][0]
-            last_page = UserGroupsPage(last_seat.held_at, last_seat.seat_id)
-            token = encode_user_groups(tokens, last_page, user_id=request.user_id)
-        return pb.ListGroupsResponse(
-            groups=[group_to_proto(group, [seat]) for seat, group in found], next_page_token=token
-        )
+        return mapping.user_groups_page(found, size, user_id=request.user_id, tokens=self._page_tokens)

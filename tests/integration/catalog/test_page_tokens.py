@@ -12,7 +12,7 @@ from libs.auth import Role
 from libs.core import BusinessLine
 from libs.core.paging import PageTokens
 from services.catalog.bootstrap import NAME
-from services.catalog.entrypoints.grpc_api import SEARCH_PAGE, search_scope
+from services.catalog.entrypoints.mapping import SEARCH_PAGE, search_scope
 from tests.integration.catalog.conftest import PROTO_LINE, Catalog
 from tests.support.page_tokens import another_key, random_token, refused_as_bad_page_token, tampered, unsigned
 

@@ -72,12 +72,12 @@ lint: protos
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy libs services deploy tests cli ops simulator chaos
 
-# The benchmark of SPEC 6 against the platform of `make up` (started when it does not run); BENCH_ARGS=...
-# passes options (--seconds, --output). Writes bench/results/latest.json.
+# The join-path benchmark (bench/README.md) against the platform of `make up` (started when it does not run);
+# BENCH_ARGS=... passes options (--seconds, --output). Writes bench/results/latest.json.
 bench: protos
 	$(PY) -m bench --profile $(PROFILE) $(BENCH_ARGS)
 
-# The group-buying day simulator of SPEC 7 against the platform of `make up` (started when it does not run);
+# The group-buying day simulator (simulator/) against the platform of `make up` (started when it does not run);
 # DEMO_ARGS=... passes options (--scale, --seconds, --seed, --output, --await-failures). Exits 1 on a violation.
 demo: protos
 	$(PY) -m simulator --profile $(PROFILE) $(DEMO_ARGS)

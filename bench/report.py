@@ -1,5 +1,5 @@
-"""The table `make bench` prints: each figure beside its ceiling from the same run and the reach of
-SPEC section 6 (issue 10)."""
+"""The table `make bench` prints: each figure beside its ceiling from the same run and the reach it is held
+to (issue 10; `ROWS` below, and the targets in bench/README.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`pingou simulate`: the group-buying day simulator (SPEC 7, package `simulator/`), imported only when asked
+"""`pingou simulate`: the group-buying day simulator (package `simulator/`), imported only when asked
 for, so the CLI works in a checkout or image without it. Its arguments are passed on as they are."""
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """What the tools read from a running platform's databases, as an operator would (no service reads another's
 tables; this is not a service): whether the platform is idle (every event reached every consumer), and the
-invariants of groups, seats and stock that concurrency could break (SPEC 2.1, 2.3)."""
+invariants of groups, seats and stock that concurrency could break (a group within its size, a user once in a
+group, stock never below zero: `MEANINGS` lists them)."""
 
 from __future__ import annotations
 

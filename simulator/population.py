@@ -29,7 +29,7 @@ CITIES_BY_TIER: Mapping[int, tuple[str, ...]] = {
     6: ("曹县", "沭阳", "义乌", "晋江", "寿光", "砀山", "普宁"),
 }
 
-# Share of each line's buyers by city tier: pingou was spun off to reach tiers 3 to 6 (SPEC 0).
+# Share of each line's buyers by city tier: pingou was spun off to reach tiers 3 to 6.
 TIER_WEIGHTS: Mapping[BusinessLine, Mapping[int, float]] = {
     BusinessLine.PINGOU: {1: 0.05, 2: 0.13, 3: 0.24, 4: 0.26, 5: 0.18, 6: 0.14},
     BusinessLine.MALL: {1: 0.28, 2: 0.34, 3: 0.15, 4: 0.11, 5: 0.07, 6: 0.05},

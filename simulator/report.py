@@ -104,7 +104,7 @@ def day_table(record: DayRecord, tally: Tally, ledger: ProviderLedger) -> Table:
 
 
 def shapes_table(shapes: Sequence[Shape]) -> Table:
-    table = Table(title="The seed's shapes (SPEC 0), at this scale")
+    table = Table(title="The seed's shapes, at this scale")
     for heading in ("shape", "this run", "expected", "shown"):
         table.add_column(heading)
     for shape in shapes:

@@ -1,8 +1,8 @@
-"""The seed's shapes (SPEC 0) as this run shows them: the flash start's minutes against the day's average
-minute, the share of pingou buyers from tier 3 to 6 cities, the mini program's share of pingou orders,
-and the users pingou brings who are new to the company. The orders' minutes are read from the order
-service's tables (each order's `created_at`, placed on the simulated day by its clock); the rest are
-analytics' KPIs."""
+"""The seed's shapes (those of the launch's group-buying day, at a smaller scale) as this run shows them:
+the flash start's minutes against the day's average minute, the share of pingou buyers from tier 3 to 6
+cities, the mini program's share of pingou orders, and the users pingou brings who are new to the company.
+The orders' minutes are read from the order service's tables (each order's `created_at`, placed on the
+simulated day by its clock); the rest are analytics' KPIs."""
 
 from __future__ import annotations
 

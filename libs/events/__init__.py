@@ -1,5 +1,6 @@
 """Integration events: the protobuf envelope, the transactional outbox and its relay, the idempotent
-consumer with its dead-letter topic, and topic administration. See SPEC section 3."""
+consumer with its dead-letter topic, and topic administration. How they work: README.md, "How the shared pieces
+work" (Outbox, Consumer)."""
 
 from pathlib import Path
 

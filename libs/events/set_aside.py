@@ -1,8 +1,8 @@
 """Outbox rows the relay set aside because Kafka refused them for good (too large, the topic refused),
 for an operator to list and, once the cause is fixed, replay.
 
-A row set aside holds back the later rows of its topic and key, so one aggregate's events stay in order
-(SPEC 3); replaying it puts it back in line, and they follow it. `python -m libs.events set-aside` and
+A row set aside holds back the later rows of its topic and key, so one aggregate's events stay in order;
+replaying it puts it back in line, and they follow it. `python -m libs.events set-aside` and
 `replay` run these on a schema.
 """
 

@@ -1,5 +1,5 @@
-"""The two business lines apart (SPEC 1, 8), and what every workload must have, asserted on what the overlays
-render: no workload of one line in the other's namespace, no groupbuy in the mall, every Deployment with
+"""The two business lines apart (deploy/k8s/README.md), and what every workload must have, asserted on what the
+overlays render: no workload of one line in the other's namespace, no groupbuy in the mall, every Deployment with
 gRPC probes, resources, the restricted security context, its own service account, a disruption budget, an
 autoscaler and topology spread, and every Service behind a NetworkPolicy that lets in only its callers."""
 

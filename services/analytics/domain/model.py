@@ -1,4 +1,5 @@
-"""The KPIs of SPEC 2.6 and the report windows they are read over. No infrastructure here.
+"""The business KPIs (orders, GMV, buyers, groups, PLUS sold, invites, per line) and the report windows they are
+read over. No infrastructure here.
 
 Buckets are Asia/Shanghai minutes, hours and days: the business day is Beijing time's. A report covers
 whole buckets. Distinct counts (ordering and paying users, users per city tier) are distinct over the span

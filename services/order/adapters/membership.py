@@ -1,5 +1,5 @@
-"""The membership service's IsMember, asked with a deadline (SPEC 2.4: cheap, and cached by callers for a
-short time). Only "member" is remembered, briefly and never past the membership's own end: "not a
+"""The membership service's IsMember, asked with a deadline (it is cheap, and callers cache it for a short
+time). Only "member" is remembered, briefly and never past the membership's own end: "not a
 member" is what a purchase changes, so it is asked again on every order (a buyer who has just bought
 PLUS pays the member price at once). When membership does not answer, the buyer is treated as not a
 member: the order still goes through at the normal price, and that is logged and counted."""

@@ -1,6 +1,6 @@
 """Orders: their states and the transitions between them, prices, refunds. No infrastructure here.
 
-SPEC 2.2: PENDING_PAYMENT -> PAID -> (group orders: AWAITING_GROUP -> GROUP_COMPLETED) -> SHIPPED ->
+The states: PENDING_PAYMENT -> PAID -> (group orders: AWAITING_GROUP -> GROUP_COMPLETED) -> SHIPPED ->
 DELIVERED, with the side exits CANCELLED (before payment) and REFUNDING -> REFUNDED. `TRANSITIONS` is
 the whole machine; the repository moves an order only with a conditional update naming the state it
 expects, so two racing changes can never both apply.

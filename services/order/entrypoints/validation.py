@@ -24,7 +24,7 @@ CURRENCY_CODE = re.compile(r"^[A-Z]{3}$")
 MAX_ITEMS, MAX_QUANTITY = 50, 999
 MAX_PAGE_SIZE = 100
 LONGEST_HOLD = timedelta(days=1)  # a seat hold (pay_by) is minutes; a day is plainly a mistake
-LONGEST_WINDOW = timedelta(days=7, minutes=5)  # groups last up to 7 days (SPEC 2.3: 10..10080 minutes)
+LONGEST_WINDOW = timedelta(days=7, minutes=5)  # a group rule's window is 10..10080 minutes (7 days)
 EARLIEST_AT, LATEST_AT = datetime(2000, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC)
 # Free text, where line breaks are words too: the buyer's refund note, the provider's error.
 MULTILINE_FIELDS = (

@@ -1,4 +1,6 @@
-"""SPEC flows 2 and 5 end to end, and what buyers see along the way (invites, auto-match, listings)."""
+"""Flow 2 (a group opened, joined by invite and auto-matched, all paid, completes once and its orders move on)
+and flow 5 (a new-user-only group refuses a mall buyer linked by identity) end to end, and what buyers see
+along the way (invites, auto-match, listings)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Flow 1 (SPEC 4): browse -> order -> reserve stock -> pay -> shipped, and a PLUS member pays the PLUS
+"""Flow 1, a mall purchase: browse -> order -> reserve stock -> pay -> shipped, and a PLUS member pays the PLUS
 price (with flow 6: the trial, once per person). Across the real catalog, membership and order services."""
 
 from __future__ import annotations

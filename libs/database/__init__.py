@@ -4,7 +4,7 @@ Data that belongs to a business line lives in a schema of its own per line (`<se
 line's rows can never be read through the other line's pool by a missing WHERE clause.
 """
 
-from libs.database.migrations import migrate, schema_name
+from libs.database.migrations import migrate, migrate_service, schema_name
 from libs.database.pool import close_pools, create_line_pools, create_pool
 
-__all__ = ["close_pools", "create_line_pools", "create_pool", "migrate", "schema_name"]
+__all__ = ["close_pools", "create_line_pools", "create_pool", "migrate", "migrate_service", "schema_name"]

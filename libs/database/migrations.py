@@ -7,7 +7,7 @@ libs/events, a service's per-line tables) are applied once to each line's schema
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -59,3 +59,20 @@ def migrate(dsn: str, *, schema: str, sources: Sequence[Path]) -> list[str]:
         pending = backend.to_apply(migrations)
         backend.apply_migrations(pending)
     return [migration.id for migration in pending]
+
+
+def migrate_service(
+    dsn: str,
+    service: str,
+    *,
+    lines: Iterable[BusinessLine],
+    line_sources: Sequence[Path],
+    shared_schema: str | None = None,
+    shared_sources: Sequence[Path] = (),
+) -> None:
+    """A service's schemas: the one both lines share first (where the service has one), then each line's
+    (`<service>_<line>`), every one from its own migration folders."""
+    if shared_schema is not None:
+        migrate(dsn, schema=shared_schema, sources=shared_sources)
+    for line in lines:
+        migrate(dsn, schema=schema_name(service, line), sources=line_sources)

@@ -13,7 +13,7 @@ from pydantic import Field
 from libs.auth import ServiceCredentials
 from libs.core import BusinessLine
 from libs.core.cities import DEFAULT_FILE, CityTiers
-from libs.database import close_pools, create_line_pools, migrate, schema_name
+from libs.database import close_pools, create_line_pools, migrate_service
 from libs.events import MIGRATIONS as EVENT_MIGRATIONS
 from libs.events import IdempotentConsumer, ensure_topics, topic_name
 from libs.grpckit import GrpcApp
@@ -62,13 +62,14 @@ def consumer_group(prefix: str) -> str:
 
 def migrate_all(settings: AnalyticsSettings) -> None:
     # Both lines' schemas and the link table always exist: new-to-company reads across them.
-    migrate(settings.database_url, schema=IDENTITY_SCHEMA, sources=SHARED_MIGRATIONS)
-    for line in BusinessLine:
-        migrate(
-            settings.database_url,
-            schema=schema_name(NAME, line),
-            sources=LINE_MIGRATIONS,
-        )
+    migrate_service(
+        settings.database_url,
+        NAME,
+        lines=BusinessLine,
+        line_sources=LINE_MIGRATIONS,
+        shared_schema=IDENTITY_SCHEMA,
+        shared_sources=SHARED_MIGRATIONS,
+    )
 
 
 async def build_app(settings: AnalyticsSettings) -> GrpcApp:

@@ -12,7 +12,7 @@ from pydantic import Field
 
 from libs.core import BusinessLine
 from libs.core.paging import PageTokens
-from libs.database import close_pools, create_line_pools, migrate, schema_name
+from libs.database import close_pools, create_line_pools, migrate_service
 from libs.events import MIGRATIONS as EVENT_MIGRATIONS
 from libs.events import IdempotentConsumer, ensure_topics, line_relays, topic_name
 from libs.grpckit import GrpcApp
@@ -53,13 +53,14 @@ class CatalogSettings(ServiceSettings):
 
 
 def migrate_all(settings: CatalogSettings) -> None:
-    migrate(settings.database_url, schema=SHARED, sources=SHARED_MIGRATIONS)
-    for line in BusinessLine:
-        migrate(
-            settings.database_url,
-            schema=schema_name(NAME, line),
-            sources=LINE_MIGRATIONS,
-        )
+    migrate_service(
+        settings.database_url,
+        NAME,
+        lines=BusinessLine,
+        line_sources=LINE_MIGRATIONS,
+        shared_schema=SHARED,
+        shared_sources=SHARED_MIGRATIONS,
+    )
 
 
 async def build_app(settings: CatalogSettings) -> GrpcApp:

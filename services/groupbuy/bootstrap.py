@@ -17,7 +17,7 @@ from pydantic_settings import NoDecode
 from libs.auth import ServiceCredentials
 from libs.core import BusinessLine
 from libs.core.paging import PageTokens
-from libs.database import close_pools, create_line_pools, migrate, schema_name
+from libs.database import close_pools, create_line_pools, migrate_service
 from libs.events import MIGRATIONS as EVENT_MIGRATIONS
 from libs.events import IdempotentConsumer, ensure_topics, line_relays, topic_name
 from libs.grpckit import GrpcApp
@@ -80,11 +80,7 @@ class GroupbuySettings(ServiceSettings):
 
 
 def migrate_all(settings: GroupbuySettings) -> None:
-    migrate(
-        settings.database_url,
-        schema=schema_name(NAME, LINE),
-        sources=LINE_MIGRATIONS,
-    )
+    migrate_service(settings.database_url, NAME, lines=[LINE], line_sources=LINE_MIGRATIONS)
 
 
 async def build_app(settings: GroupbuySettings) -> GrpcApp:

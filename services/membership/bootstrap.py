@@ -10,7 +10,7 @@ from pingou.membership.v1 import membership_pb2_grpc
 from pydantic import Field
 
 from libs.auth import ServiceCredentials
-from libs.database import close_pools, create_line_pools, migrate, schema_name
+from libs.database import close_pools, create_line_pools, migrate_service
 from libs.events import MIGRATIONS as EVENT_MIGRATIONS
 from libs.events import ensure_topics, line_relays, topic_name
 from libs.grpckit import GrpcApp
@@ -47,13 +47,14 @@ class MembershipSettings(ServiceSettings):
 
 def migrate_all(settings: MembershipSettings) -> None:
     # The trial claims are shared by both lines: "once per person" spans them.
-    migrate(settings.database_url, schema=TRIALS_SCHEMA, sources=SHARED_MIGRATIONS)
-    for line in sorted(settings.served_lines):
-        migrate(
-            settings.database_url,
-            schema=schema_name(NAME, line),
-            sources=LINE_MIGRATIONS,
-        )
+    migrate_service(
+        settings.database_url,
+        NAME,
+        lines=sorted(settings.served_lines),
+        line_sources=LINE_MIGRATIONS,
+        shared_schema=TRIALS_SCHEMA,
+        shared_sources=SHARED_MIGRATIONS,
+    )
 
 
 async def build_app(settings: MembershipSettings) -> GrpcApp:

@@ -14,7 +14,7 @@ from pydantic import Field
 from libs.auth import ServiceCredentials
 from libs.core import BusinessLine
 from libs.core.paging import PageTokens
-from libs.database import close_pools, create_line_pools, migrate, schema_name
+from libs.database import close_pools, create_line_pools, migrate_service
 from libs.events import MIGRATIONS as EVENT_MIGRATIONS
 from libs.events import IdempotentConsumer, ensure_topics, line_relays, topic_name
 from libs.grpckit import GrpcApp
@@ -69,12 +69,7 @@ class OrderSettings(ServiceSettings):
 
 
 def migrate_all(settings: OrderSettings) -> None:
-    for line in sorted(settings.served_lines):
-        migrate(
-            settings.database_url,
-            schema=schema_name(NAME, line),
-            sources=LINE_MIGRATIONS,
-        )
+    migrate_service(settings.database_url, NAME, lines=sorted(settings.served_lines), line_sources=LINE_MIGRATIONS)
 
 
 async def build_app(settings: OrderSettings) -> GrpcApp:

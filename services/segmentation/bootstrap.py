@@ -11,7 +11,7 @@ from pydantic import Field, SecretStr
 from libs.core import BusinessLine
 from libs.core.cities import DEFAULT_FILE, CityTiers
 from libs.core.paging import PageTokens
-from libs.database import close_pools, create_line_pools, migrate, schema_name
+from libs.database import close_pools, create_line_pools, migrate_service
 from libs.events import MIGRATIONS as EVENT_MIGRATIONS
 from libs.events import IdempotentConsumer, ensure_topics, line_relays, topic_name
 from libs.grpckit import GrpcApp
@@ -50,13 +50,14 @@ def consumed_topics(line: BusinessLine, prefix: str) -> list[str]:
 
 def migrate_all(settings: SegmentationSettings) -> None:
     # Both lines' schemas and the link table always exist: new-to-company reads across them.
-    migrate(settings.database_url, schema=IDENTITY_SCHEMA, sources=SHARED_MIGRATIONS)
-    for line in BusinessLine:
-        migrate(
-            settings.database_url,
-            schema=schema_name(NAME, line),
-            sources=LINE_MIGRATIONS,
-        )
+    migrate_service(
+        settings.database_url,
+        NAME,
+        lines=BusinessLine,
+        line_sources=LINE_MIGRATIONS,
+        shared_schema=IDENTITY_SCHEMA,
+        shared_sources=SHARED_MIGRATIONS,
+    )
 
 
 async def build_app(settings: SegmentationSettings) -> GrpcApp:

@@ -29,14 +29,11 @@ whole (too large together), so its rows are sent again one at a time, and only a
 is set aside.
 
 The happy path is one fetch, one send per partition (all in flight together) and one delete per batch.
-With nothing to send, the relay does not poll: it waits for the outbox's notification that rows were added
-(LISTEN, on a channel of the schema's own), and looks anyway once a second.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import enum
 import json
 import time
@@ -109,10 +106,9 @@ FROM outbox
 class RelayConfig:
     batch_size: int = 500
     idle_pause: float = 0.01  # seconds before the next poll after a batch that was not full
-    # With nothing to send, the relay waits for the outbox's notification of new rows (migration
-    # events_0003), and looks anyway after this long: for rows whose retry has come due, and for a
-    # notification missed while it was reconnecting.
-    max_idle_pause: float = 1.0
+    # Polls that find nothing back off, doubling up to this: an idle platform does not poll a hundred
+    # times a second per schema, and the first event after a quiet spell waits at most this long.
+    max_idle_pause: float = 0.1
     # After a transient failure a partition (or a topic whose partitions are unknown) pauses this long,
     # doubling at each failure in a row up to `max_retry_pause`; its rows wait, the others go on.
     retry_pause: float = 0.5
@@ -323,19 +319,13 @@ class OutboxRelay:
             ):
                 await asyncio.sleep(self._config.standby_pause)
             log.info("relay_leading", schema=self._schema)
-            added = asyncio.Event()
-            await connection.add_listener(notify_channel(self._schema), lambda *_: added.set())
+            pause = self._config.idle_pause
             while True:
-                added.clear()  # before the fetch: rows added from now on wake the wait below
                 fetched, _ = await self.publish_batch(connection)
                 await self._report(connection)
-                if fetched >= self._config.batch_size:
-                    continue
-                if fetched:
-                    await asyncio.sleep(self._config.idle_pause)  # gathers what follows into one batch
-                else:
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(added.wait(), self._config.max_idle_pause)
+                if fetched < self._config.batch_size:
+                    pause = self._config.idle_pause if fetched else min(2 * pause, self._config.max_idle_pause)
+                    await asyncio.sleep(pause)
         finally:
             await connection.close()
 
@@ -542,11 +532,6 @@ class OutboxRelay:
                 count=counts["set_aside"],
                 replay=f"python -m libs.events set-aside --schema {self._schema}",
             )
-
-
-def notify_channel(schema: str) -> str:
-    """Where the outbox of `schema` announces new rows (its trigger cuts the name the same way)."""
-    return f"outbox:{schema}"[:63]
 
 
 def line_relays(dsn: str, *, service: str, lines: Iterable[BusinessLine], bootstrap_servers: str) -> list[OutboxRelay]:

@@ -201,21 +201,3 @@ async def test_a_relay_killed_between_kafka_ack_and_its_bookkeeping_resends_and_
     counts = await scenario.pool.fetch("SELECT author, notes FROM note_stats")
     assert len(counts) == authors
     assert {row["notes"] for row in counts} == {total // authors}
-
-
-async def test_an_idle_relay_is_woken_by_new_rows_rather_than_finding_them_by_polling(scenario: Scenario) -> None:
-    # It would look by itself only after a minute: a row that arrives within seconds came by notification.
-    relay = asyncio.create_task(scenario.relay(max_idle_pause=60.0).run())
-    try:
-        first = await scenario.append("first", "wakes it the first time")
-        await read_topic(scenario.kafka, scenario.topic, until=lambda got: any(decode(r)[0] == str(first) for r in got))
-        await eventually(scenario.all_published)
-        await asyncio.sleep(0.5)  # the relay now waits, idle
-        started = asyncio.get_running_loop().time()
-        second = await scenario.append("second", "wakes it again")
-        await read_topic(
-            scenario.kafka, scenario.topic, until=lambda got: any(decode(r)[0] == str(second) for r in got)
-        )
-        assert asyncio.get_running_loop().time() - started < 30
-    finally:
-        await stop(relay)
